@@ -66,9 +66,14 @@ if grep -q '^CONFIG_RUST=y' "$out/.config"; then
 		{ cat "$out/rustavailable.log" >&2; die "the kernel's 'make rustavailable' check failed"; }
 fi
 
+# The normal flavour compiles Rust through clippy (make CLIPPY=1), so lint
+# findings land in its build log next to compiler warnings.
+extra=()
+[ "$flavour" = normal ] && extra=(CLIPPY=1)
+
 # Build with the full log in the cache; show warnings, and the tail on failure.
 kbuild() {
-	if ! kmake "$flavour" "$@" >"$out/build.log" 2>&1; then
+	if ! kmake "$flavour" "${extra[@]}" "$@" >"$out/build.log" 2>&1; then
 		grep -E 'error|Error' "$out/build.log" | head -40 >&2
 		tail -n 20 "$out/build.log" >&2
 		die "[$flavour] kernel build failed (log: $out/build.log)"
@@ -81,7 +86,7 @@ case $flavour in
 normal | debug)
 	kbuild bzImage modules
 	rm -rf "$out/modroot.new"
-	kmake "$flavour" INSTALL_MOD_PATH="$out/modroot.new" modules_install >/dev/null ||
+	kmake "$flavour" "${extra[@]}" INSTALL_MOD_PATH="$out/modroot.new" modules_install >/dev/null ||
 		die "[$flavour] modules_install failed"
 	rm -rf "$out/modroot"
 	mv "$out/modroot.new" "$out/modroot"

@@ -51,6 +51,13 @@ fi
 command -v rustup >/dev/null && command -v rustc >/dev/null ||
 	need_help "rustup/rustc not found."
 
+for c in rustfmt clippy; do
+	command -v "${c/clippy/clippy-driver}" >/dev/null || {
+		msg "adding $c to the Rust toolchain"
+		rustup component add "$c" >/dev/null || die "rustup component add $c failed"
+	}
+done
+
 sysroot=$(rustc --print sysroot)
 if [ ! -d "$sysroot/lib/rustlib/src/rust/library/core" ]; then
 	msg "adding rust-src to the Rust toolchain"

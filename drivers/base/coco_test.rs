@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! KUnit tests for confidential device acceptance.
+//!
+//! Every test uses a real platform device and, where a driver is needed, a real platform driver
+//! whose probe calls `device_cc_probe()`, so the driver core's own probe, deferral and binding
+//! paths are exercised rather than a mock.
+
+use core::{
+    ptr,
+    sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering},
+};
+use kernel::{bindings, ffi::c_int, prelude::*, str::CStr};
+
+use super::{device_cc_accept, device_cc_accepted, device_cc_probe, device_cc_reject};
+
+const NAME: &CStr = c"coco-kunit";
+
+/// Probe calls seen by the test driver, and the result of the last one.
+static PROBES: AtomicU32 = AtomicU32::new(0);
+static LAST_PROBE: AtomicI32 = AtomicI32::new(0);
+/// Whether the first deferred probe recorded "TEE acceptance pending" as the deferral reason.
+static REASON_SEEN: AtomicBool = AtomicBool::new(false);
+
+/// Probe callback of the test driver.
+///
+/// # Safety
+///
+/// Called by the platform bus with a valid device, under its device lock.
+unsafe extern "C" fn test_probe(pdev: *mut bindings::platform_device) -> c_int {
+    // SAFETY: `pdev` is valid for the duration of probe.
+    let dev = unsafe { &raw mut (*pdev).dev };
+    let first = PROBES.fetch_add(1, Ordering::SeqCst) == 0;
+    // SAFETY: `dev` is valid and the driver core holds its lock during probe.
+    let ret = unsafe { device_cc_probe(dev) };
+    LAST_PROBE.store(ret, Ordering::SeqCst);
+
+    if first && ret == EPROBE_DEFER.to_errno() {
+        // On the first probe of a fresh device nothing else references the deferral reason
+        // yet: it is not on a deferred list the retry work could clear it from.
+        // SAFETY: `dev` is registered, so `p` is valid.
+        let reason = unsafe { (*(*dev).p).deferred_probe_reason };
+        if !reason.is_null() {
+            // SAFETY: The reason is a NUL-terminated string set by `dev_err_probe()`.
+            let reason = unsafe { CStr::from_char_ptr(reason) }.to_bytes();
+            let want = b"TEE acceptance pending";
+            REASON_SEEN.store(
+                reason.windows(want.len()).any(|w| w == want),
+                Ordering::SeqCst,
+            );
+        }
+    }
+    ret
+}
+
+/// A registered platform device, optionally with the test driver registered for it.
+struct Fixture {
+    pdev: *mut bindings::platform_device,
+    drv: Option<KBox<bindings::platform_driver>>,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        PROBES.store(0, Ordering::SeqCst);
+        LAST_PROBE.store(0, Ordering::SeqCst);
+        REASON_SEEN.store(false, Ordering::SeqCst);
+        // SAFETY: `NAME` is NUL-terminated; the core copies it.
+        let pdev =
+            unsafe { bindings::platform_device_alloc(NAME.as_char_ptr(), bindings::PLATFORM_DEVID_AUTO) };
+        assert!(!pdev.is_null());
+        // SAFETY: `pdev` was allocated just above and is not yet added.
+        assert_eq!(unsafe { bindings::platform_device_add(pdev) }, 0);
+        Self { pdev, drv: None }
+    }
+
+    fn dev(&self) -> *mut bindings::device {
+        // SAFETY: `pdev` stays registered until `drop`.
+        unsafe { &raw mut (*self.pdev).dev }
+    }
+
+    /// Registers the test driver; the driver core probes the device synchronously.
+    fn register_driver(&mut self) {
+        // SAFETY: An all-zero `platform_driver` is a valid "no callbacks" driver.
+        let mut drv: bindings::platform_driver = unsafe { core::mem::zeroed() };
+        drv.driver.name = NAME.as_char_ptr();
+        drv.driver.probe_type = bindings::probe_type_PROBE_FORCE_SYNCHRONOUS;
+        drv.probe = Some(test_probe);
+        let mut drv = KBox::new(drv, GFP_KERNEL).expect("allocating the test driver");
+        // SAFETY: `drv` is fully initialised and lives in the heap until it is unregistered
+        // in `drop`; built-in code has no owning module.
+        let ret = unsafe { bindings::__platform_driver_register(&mut *drv, ptr::null_mut(), NAME.as_char_ptr()) };
+        assert_eq!(ret, 0);
+        self.drv = Some(drv);
+    }
+
+    /// Runs `f` with the device lock held, as bus code does.
+    fn locked<R>(&self, f: impl FnOnce(*mut bindings::device) -> R) -> R {
+        let dev = self.dev();
+        // SAFETY: `dev` is valid; its mutex is initialised.
+        unsafe { bindings::mutex_lock(&raw mut (*dev).mutex) };
+        let r = f(dev);
+        // SAFETY: Locked just above.
+        unsafe { bindings::mutex_unlock(&raw mut (*dev).mutex) };
+        r
+    }
+
+    fn accept(&self) -> c_int {
+        // SAFETY: `dev` is valid and locked by `locked`.
+        self.locked(|dev| unsafe { device_cc_accept(dev) })
+    }
+
+    fn reject(&self) -> c_int {
+        // SAFETY: `dev` is valid and locked by `locked`.
+        self.locked(|dev| unsafe { device_cc_reject(dev) })
+    }
+
+    fn accepted(&self) -> bool {
+        // SAFETY: `dev` is valid.
+        unsafe { device_cc_accepted(self.dev()) }
+    }
+
+    fn bound(&self) -> bool {
+        // SAFETY: `dev` is valid.
+        self.locked(|dev| !unsafe { (*dev).driver }.is_null())
+    }
+
+    /// Asks the driver core to probe the device again (what bus code does after acceptance).
+    fn attach(&self) -> c_int {
+        // SAFETY: `dev` is valid and registered.
+        unsafe { bindings::device_attach(self.dev()) }
+    }
+
+    fn release_driver(&self) {
+        // SAFETY: `dev` is valid and registered.
+        unsafe { bindings::device_release_driver(self.dev()) };
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        if let Some(mut drv) = self.drv.take() {
+            // SAFETY: Registered in `register_driver`.
+            unsafe { bindings::platform_driver_unregister(&mut *drv) };
+        }
+        // SAFETY: Registered in `new`; not used afterwards.
+        unsafe { bindings::platform_device_unregister(self.pdev) };
+    }
+}
+
+#[kunit_tests(device_cc)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_device_is_not_accepted() {
+        let f = Fixture::new();
+        assert!(!f.accepted());
+    }
+
+    #[test]
+    fn accept_without_driver_succeeds() {
+        let f = Fixture::new();
+        assert_eq!(f.accept(), 0);
+        assert!(f.accepted());
+    }
+
+    #[test]
+    fn reject_without_driver_succeeds() {
+        let f = Fixture::new();
+        assert_eq!(f.accept(), 0);
+        assert_eq!(f.reject(), 0);
+        assert!(!f.accepted());
+    }
+
+    #[test]
+    fn accept_is_idempotent() {
+        let f = Fixture::new();
+        assert_eq!(f.accept(), 0);
+        assert_eq!(f.accept(), 0);
+        assert!(f.accepted());
+        assert_eq!(f.reject(), 0);
+        assert_eq!(f.reject(), 0);
+        assert!(!f.accepted());
+    }
+
+    #[test]
+    fn probe_without_driver_is_einval() {
+        let f = Fixture::new();
+        // SAFETY: `dev` is valid and locked by `locked`.
+        let ret = f.locked(|dev| unsafe { device_cc_probe(dev) });
+        assert_eq!(ret, EINVAL.to_errno());
+    }
+
+    #[test]
+    fn probe_defers_while_pending() {
+        let mut f = Fixture::new();
+        f.register_driver();
+        assert_eq!(PROBES.load(Ordering::SeqCst), 1);
+        assert_eq!(LAST_PROBE.load(Ordering::SeqCst), EPROBE_DEFER.to_errno());
+        assert!(REASON_SEEN.load(Ordering::SeqCst));
+        assert!(!f.bound());
+        assert!(!f.accepted());
+    }
+
+    #[test]
+    fn probe_after_accept_binds() {
+        let mut f = Fixture::new();
+        f.register_driver();
+        assert!(!f.bound());
+        assert_eq!(f.accept(), 0);
+        assert_eq!(f.attach(), 1);
+        assert_eq!(LAST_PROBE.load(Ordering::SeqCst), 0);
+        assert!(f.bound());
+    }
+
+    #[test]
+    fn accepted_before_driver_binds_at_once() {
+        let mut f = Fixture::new();
+        assert_eq!(f.accept(), 0);
+        f.register_driver();
+        assert_eq!(PROBES.load(Ordering::SeqCst), 1);
+        assert_eq!(LAST_PROBE.load(Ordering::SeqCst), 0);
+        assert!(f.bound());
+    }
+
+    #[test]
+    fn accept_reject_with_driver_bound_is_ebusy() {
+        let mut f = Fixture::new();
+        assert_eq!(f.accept(), 0);
+        f.register_driver();
+        assert!(f.bound());
+        assert_eq!(f.reject(), EBUSY.to_errno());
+        assert!(f.accepted());
+        assert_eq!(f.accept(), EBUSY.to_errno());
+        assert!(f.accepted());
+    }
+
+    #[test]
+    fn reject_then_probe_defers_again() {
+        let mut f = Fixture::new();
+        assert_eq!(f.accept(), 0);
+        f.register_driver();
+        assert!(f.bound());
+        f.release_driver();
+        assert!(!f.bound());
+        assert_eq!(f.reject(), 0);
+        assert!(!f.accepted());
+        assert_eq!(f.attach(), 0);
+        assert_eq!(LAST_PROBE.load(Ordering::SeqCst), EPROBE_DEFER.to_errno());
+        assert!(!f.bound());
+    }
+
+    #[test]
+    fn accepted_is_false_for_unregistered_device() {
+        // SAFETY: An all-zero `struct device` that was never added has a NULL `p`.
+        let mut dev: bindings::device = unsafe { core::mem::zeroed() };
+        // SAFETY: `dev` is a valid (if unregistered) `struct device` on our stack.
+        assert!(!unsafe { device_cc_accepted(&mut dev) });
+    }
+}

@@ -1,0 +1,94 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# check.sh: host-side static checks of the overlay against the built normal
+# flavour, as KTAP on stdout (one test point per check).  Build warnings,
+# formatting, the export set, the codegen of device_cc_accepted() and the
+# modpost refusal of non-exported entry points.
+
+. "$(dirname "$0")/common.sh"
+set +e
+
+out=$BUILD/normal
+n=0
+lines=()
+point() { # point STATUS NAME [DIAG...]
+	local st=$1 name=$2
+	shift 2
+	n=$((n + 1))
+	if [ "$st" = 0 ]; then
+		lines+=("ok $n $name")
+	else
+		lines+=("not ok $n $name")
+		local d
+		for d in "$@"; do lines+=("# $d"); done
+	fi
+}
+
+cd "$OVERLAY"
+rs_files=$(git ls-files '*.rs' 2>/dev/null || find drivers rust samples -name '*.rs')
+sh_files=$(git ls-files 'tools/testing/devsec/*.sh' '.ci/run' 'tools/testing/devsec/init' 2>/dev/null)
+
+# rustfmt with the tree's configuration.
+r=$(rustfmt --config-path "$KSRC/.rustfmt.toml" --edition 2021 --check $rs_files 2>&1)
+point $? rustfmt_clean "$(echo "$r" | grep '^Diff in' | head -5)"
+
+# Shell scripts parse (and pass shellcheck where it is installed).
+bad=""
+for f in $sh_files; do bash -n "$f" 2>/dev/null || bad+=" $f"; done
+point $([ -z "$bad" ]; echo $?) shell_syntax "bad:$bad"
+
+# No compiler or clippy warning from our files in the last build.
+ours=$(echo "$rs_files" | sed 's/[.]rs$//' | paste -sd'|')
+w=$(grep -A3 -E '^(warning|error)' "$out/build.log" | grep -E "($ours)[.]rs" | head -5)
+w2=$(grep -E '(drivers/base/coco|drivers/pci/tsm|samples/devsec)[^ ]*: warning' "$out/build.log" | head -5)
+point $([ -z "$w$w2" ]; echo $?) no_build_warnings_from_overlay "$w" "$w2"
+
+# kernel-doc of the C API.
+kd=$("$KSRC/scripts/kernel-doc" -none -Wall "$KSRC/include/linux/device.h" 2>&1 | grep -i 'device_cc' | head -5)
+point $([ -z "$kd" ]; echo $?) kernel_doc_device_h "$kd"
+
+# Export set: exactly device_cc_probe among the four.
+exp=$(awk '$2 ~ /^device_cc_/ {print $2}' "$out/Module.symvers" | sort | paste -sd' ')
+point $([ "$exp" = device_cc_probe ]; echo $?) export_set_is_device_cc_probe "exported: '$exp'"
+
+# device_cc_accepted() is straight-line: no call, no jump out of the function.
+dis=$(llvm-objdump$LLVM_SUFFIX -d --no-show-raw-insn --disassemble-symbols=device_cc_accepted \
+	"$out/drivers/base/coco.o" 2>&1 | grep -E '^\s+[0-9a-f]+:')
+calls=$(echo "$dis" | grep -Ec '\s(call|callq|jmp|jmpq)\s+[^0-9]|__x86_indirect|\scall')
+ninsn=$(echo "$dis" | grep -c .)
+point $([ -n "$dis" ] && [ "$calls" = 0 ]; echo $?) device_cc_accepted_has_no_call \
+	"$ninsn instructions, $calls calls/jumps out" "$(echo "$dis" | head -12)"
+echo "$ninsn" >"$out/device_cc_accepted.insns"
+
+# modpost must refuse a module that uses the bus-only entry points, and
+# accept one that uses device_cc_probe() (the control).
+mod=$(mktemp -d)
+trap 'rm -rf "$mod"' EXIT
+for sym in device_cc_probe device_cc_accept device_cc_reject device_cc_accepted; do
+	mkdir -p "$mod/$sym"
+	cat >"$mod/$sym/m.c" <<C
+// SPDX-License-Identifier: GPL-2.0
+#include <linux/module.h>
+#include <linux/device.h>
+static int __init m_init(void) { return $sym(NULL) ? 0 : 0; }
+module_init(m_init);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("link check");
+C
+	echo 'obj-m := m.o' >"$mod/$sym/Kbuild"
+	kmake normal M="$mod/$sym" modules >"$mod/$sym/log" 2>&1
+	rc=$?
+	if [ $sym = device_cc_probe ]; then
+		point $rc modpost_allows_device_cc_probe "$(tail -3 "$mod/$sym/log")"
+	else
+		grep -q "symbol '$sym' undefined" "$mod/$sym/log"
+		ok=$?
+		[ $rc != 0 ] || ok=1
+		point $ok "modpost_refuses_${sym}" "$(tail -3 "$mod/$sym/log")"
+	fi
+done
+
+echo "KTAP version 1"
+echo "1..$n"
+printf '%s\n' "${lines[@]}"

@@ -1,0 +1,37 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# mkinitramfs.sh FLAVOUR: pack the guest userspace for one build flavour:
+# static busybox and bash, our /init and guest scripts, and the flavour's
+# modules with depmod's indexes so that modprobe works in the guest.
+
+. "$(dirname "$0")/common.sh"
+
+flavour=${1:?usage: mkinitramfs.sh FLAVOUR}
+out=$BUILD/$flavour
+here=$OVERLAY/tools/testing/devsec
+stage=$out/initramfs.d
+img=$out/initramfs.cpio
+
+[ -d "$out/modroot/lib/modules" ] || die "no modules installed for '$flavour'; build first"
+command -v busybox >/dev/null || die "busybox-static is not installed (run make setup)"
+
+rm -rf "$stage"
+mkdir -p "$stage"/{bin,sbin,etc,proc,sys,dev,tmp,root,devsec,lib}
+cp /bin/busybox "$stage/bin/busybox"
+cp "$(command -v bash-static || echo /bin/bash-static)" "$stage/bin/bash"
+ln -s bash "$stage/bin/sh.bash"
+install -m 0755 "$here/init" "$stage/init"
+for f in "$here"/*.sh; do
+	case $(basename "$f") in
+	common.sh | setup.sh | fetch-kernel.sh | build.sh | mkinitramfs.sh | run-vm.sh) ;;
+	*) install -m 0755 "$f" "$stage/devsec/" ;;
+	esac
+done
+cp -a "$out/modroot/lib/modules" "$stage/lib/"
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n' >"$stage/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' >"$stage/etc/group"
+
+(cd "$stage" && find . -print0 | LC_ALL=C sort -z |
+	cpio --null -o -H newc --quiet -R 0:0) >"$img.tmp"
+mv "$img.tmp" "$img"

@@ -1,0 +1,67 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# run-vm.sh FLAVOUR MODE [TIMEOUT]: boot FLAVOUR's kernel and initramfs in
+# QEMU (TCG; KVM only with COCO_KVM=1), MODE being "test" or "run".
+#
+# Writes $BUILD/FLAVOUR/console.log (serial 0: kernel console) and
+# $BUILD/FLAVOUR/guest.log (serial 1: guest output, then a dmesg dump).
+# Fails on timeout, on a guest that did not finish, and on any kernel splat
+# in either log, printing the last 60 lines of the console log.
+
+. "$(dirname "$0")/common.sh"
+
+flavour=${1:?usage: run-vm.sh FLAVOUR test|run [TIMEOUT]}
+mode=${2:?usage: run-vm.sh FLAVOUR test|run [TIMEOUT]}
+tmo=${3:-600}
+out=$BUILD/$flavour
+con=$out/console.log
+guest=$out/guest.log
+
+command -v qemu-system-x86_64 >/dev/null ||
+	die "qemu-system-x86_64 not found (apt-get install qemu-system-x86, or run make setup)"
+[ -f "$out/arch/x86/boot/bzImage" ] || die "no kernel for '$flavour'; build first"
+[ -f "$out/initramfs.cpio" ] || die "no initramfs for '$flavour'"
+
+accel=(-accel tcg,thread=multi)
+[ "${COCO_KVM:-0}" = 1 ] && [ -w /dev/kvm ] && accel=(-accel kvm -cpu host)
+mem=1G
+[ "$flavour" = debug ] && mem=3G
+append="console=ttyS0 panic=-1 oops=panic log_buf_len=8M coco.mode=$mode"
+[ "$mode" = run ] && append+=" kunit.enable=0 quiet"
+[ -n "${COCO_APPEND:-}" ] && append+=" $COCO_APPEND"
+
+rm -f "$con" "$guest"
+start=$(date +%s.%N)
+rc=0
+timeout --foreground -k 5 "$tmo" qemu-system-x86_64 "${accel[@]}" \
+	-M pc -smp 2 -m "$mem" -nographic -no-reboot -nodefaults \
+	-kernel "$out/arch/x86/boot/bzImage" -initrd "$out/initramfs.cpio" \
+	-append "$append" \
+	-serial "file:$con" -serial "file:$guest" -monitor none \
+	</dev/null >"$out/qemu.log" 2>&1 || rc=$?
+secs=$(echo "$(date +%s.%N) - $start" | bc)
+printf '%s\n' "$secs" >"$out/vm-seconds"
+
+fail() {
+	echo "---- last 60 lines of $con ----" >&2
+	tail -n 60 "$con" >&2 || true
+	echo "----" >&2
+	die "[$flavour] $1"
+}
+
+if [ $rc = 124 ] || [ $rc = 137 ]; then
+	fail "VM timed out after ${tmo}s (guest hang)"
+elif [ $rc != 0 ]; then
+	cat "$out/qemu.log" >&2
+	fail "QEMU exited with status $rc"
+fi
+
+# Any kernel splat fails the run, wherever it appears.
+splat='(WARNING:|BUG:|Oops|Kernel panic|general protection fault|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|lockdep|KASAN:|UBSAN:|unreferenced object|memory leak|INFO: task .* blocked)'
+if grep -aEn "$splat" "$con" "$guest" | grep -av 'coco-guest:' >"$out/splats.txt"; then
+	head -40 "$out/splats.txt" >&2
+	fail "kernel splat detected (see $out/splats.txt)"
+fi
+grep -aq '^coco-guest: done' "$guest" 2>/dev/null ||
+	fail "the guest did not finish (crash, panic or lost output)"
