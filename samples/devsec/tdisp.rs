@@ -239,8 +239,9 @@ pub(crate) const REPORT_RESPONSE_OVERHEAD: usize = TDISP_OVERHEAD + 4;
 /// [`MAX_REPORT_LEN`] report). Buffers of this size never truncate anything.
 pub(crate) const MAX_MESSAGE_LEN: usize = REPORT_RESPONSE_OVERHEAD + MAX_REPORT_LEN;
 
-/// Length of a TDISP_ERROR response; a responder needs at least this much room to answer.
-pub(crate) const MIN_RESPONSE_LEN: usize = TDISP_OVERHEAD + 8;
+/// Length of the largest fixed-size response (LOCK_INTERFACE_RESPONSE). [`Responder::handle`]
+/// needs a response buffer at least this long; report portions are clamped to the rest.
+pub(crate) const MIN_RESPONSE_LEN: usize = TDISP_OVERHEAD + NONCE_LEN;
 
 /// Builds a TDISP `function_id`: requester ID in bits 15:0, segment in 23:16, bit 24 set when
 /// the segment is valid.
@@ -907,8 +908,11 @@ pub(crate) struct Capabilities {
 pub(crate) const CAPABILITIES_LEN: usize = 28;
 
 impl Capabilities {
-    /// Returns whether request `code` is marked as supported.
+    /// Returns whether request `code` is marked as supported (always false for responses).
     pub(crate) fn supports(&self, code: MessageType) -> bool {
+        if !code.is_request() {
+            return false;
+        }
         let bit = usize::from((code as u8) & 0x7f);
         match self.req_msgs_supported.get(bit / 8) {
             Some(byte) => byte & (1 << (bit % 8)) != 0,
@@ -1497,6 +1501,14 @@ impl ReportCorruption {
     }
 }
 
+/// Range added by report corruption when the device has no BARs.
+const BOGUS_RANGE: MmioRange = MmioRange {
+    first_page: 0,
+    number_of_pages: 1,
+    attributes: 0,
+    range_id: 0,
+};
+
 /// TDISP versions the responder supports.
 const SUPPORTED_VERSIONS: [u8; 1] = [TDISP_VERSION];
 
@@ -1639,8 +1651,9 @@ impl Responder {
     /// to `response`; returns the response length.
     ///
     /// Every request gets a response or a TDISP_ERROR. The only exception is a `response`
-    /// buffer shorter than [`MIN_RESPONSE_LEN`], which cannot hold any answer: then 0 is
-    /// returned. Report portions are clamped to what fits in `response`.
+    /// buffer shorter than [`MIN_RESPONSE_LEN`]: the request is then ignored (no state change)
+    /// and 0 is returned. Report portions are clamped to what fits in `response`, so a buffer
+    /// of [`MAX_MESSAGE_LEN`] bytes never truncates anything.
     ///
     /// `rng` fills a buffer with random bytes; it is used for the start nonce.
     pub(crate) fn handle(
@@ -1649,22 +1662,19 @@ impl Responder {
         response: &mut [u8],
         rng: &mut impl FnMut(&mut [u8]),
     ) -> usize {
+        if response.len() < MIN_RESPONSE_LEN {
+            return 0;
+        }
         let mut report = [0u8; MAX_REPORT_LEN];
-        let room = response.len().saturating_sub(REPORT_RESPONSE_OVERHEAD);
+        let room = response.len() - REPORT_RESPONSE_OVERHEAD;
         let (function_id, outcome) = self.process(request, rng, &mut report, room);
         let rsp = outcome.unwrap_or_else(|(code, data)| Response::Error {
             code: code as u32,
             data,
         });
-        encode_response(function_id, &rsp, response)
-            .or_else(|_| {
-                let rsp = Response::Error {
-                    code: ErrorCode::Unspecified as u32,
-                    data: 0,
-                };
-                encode_response(function_id, &rsp, response)
-            })
-            .unwrap_or(0)
+        // Cannot fail: every response but a report fits in MIN_RESPONSE_LEN, and report
+        // portions are clamped to `room`.
+        encode_response(function_id, &rsp, response).unwrap_or(0)
     }
 
     /// Decodes and executes `request`; returns the interface ID to answer with and the
@@ -1812,27 +1822,16 @@ impl Responder {
         let mut report = self.report;
         match self.corruption {
             ReportCorruption::None | ReportCorruption::Truncated => {}
-            ReportCorruption::RangeMismatch => match report.ranges.first_mut() {
-                Some(range) if report.range_count > 0 => {
+            ReportCorruption::RangeMismatch => {
+                if report.range_count == 0 {
+                    let _ = report.push_range(BOGUS_RANGE);
+                } else if let Some(range) = report.ranges.first_mut() {
                     range.first_page = range.first_page.wrapping_add(1);
                 }
-                _ => {
-                    let _ = report.push_range(MmioRange {
-                        first_page: 0,
-                        number_of_pages: 1,
-                        attributes: 0,
-                        range_id: 0,
-                    });
-                }
-            },
+            }
             ReportCorruption::RangeCount => {
                 if report.pop_range().is_none() {
-                    let _ = report.push_range(MmioRange {
-                        first_page: 0,
-                        number_of_pages: 1,
-                        attributes: 0,
-                        range_id: 0,
-                    });
+                    let _ = report.push_range(BOGUS_RANGE);
                 }
             }
         }
@@ -1867,10 +1866,6 @@ impl Responder {
             return Err((ErrorCode::InvalidRequest, 0));
         }
         let portion_len = available.min(usize::from(length)).min(room);
-        if portion_len == 0 {
-            // The response buffer cannot carry any report byte.
-            return Err((ErrorCode::Unspecified, 0));
-        }
         let end = offset.saturating_add(portion_len);
         let (Some(portion), Ok(remainder)) = (
             buf.get(offset..end),
