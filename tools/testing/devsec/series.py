@@ -86,7 +86,7 @@ concurrency and scale from inside a guest, reporting KTAP.""",
      """Explain what acceptance is and why it only happens with no driver
 bound, define the terms once, and document the C and Rust API, the locking
 rules, the sysfs interface and the sample.""",
-     ["*-docs-*"], ["Documentation/driver-api/*"]),
+     ["*-docs-*"], ["Documentation/driver-api/*", "Documentation/driver-api/coco/*"]),
 ]
 
 # Overlay files that are workbench tooling, not kernel changes.
