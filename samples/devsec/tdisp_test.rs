@@ -230,9 +230,9 @@ mod tests {
             let dev = &mut self.dev;
             let seed = &mut self.seed;
             host.fetch_report(page, |req: &[u8], rsp: &mut [u8]| {
-                Ok::<usize, RequesterError>(dev.handle(req, rsp, &mut |buf: &mut [u8]| {
-                    fill(seed, buf)
-                }))
+                Ok::<usize, RequesterError>(
+                    dev.handle(req, rsp, &mut |buf: &mut [u8]| fill(seed, buf)),
+                )
             })
         }
     }
@@ -357,7 +357,10 @@ mod tests {
 
     #[test]
     fn doe_header_rejects_length_below_header() {
-        assert_eq!(DoeHeader::decode(0x0001_0001, 1), Err(CodecError::Truncated));
+        assert_eq!(
+            DoeHeader::decode(0x0001_0001, 1),
+            Err(CodecError::Truncated)
+        );
         assert_eq!(
             DoeHeader::decode(0x0001_0001, 2).map(|h| h.payload_dw()),
             Ok(0)
@@ -423,13 +426,21 @@ mod tests {
         let codes = [
             (ErrorCode::InvalidRequest, 0x1, "INVALID_REQUEST"),
             (ErrorCode::Busy, 0x3, "BUSY"),
-            (ErrorCode::InvalidInterfaceState, 0x4, "INVALID_INTERFACE_STATE"),
+            (
+                ErrorCode::InvalidInterfaceState,
+                0x4,
+                "INVALID_INTERFACE_STATE",
+            ),
             (ErrorCode::Unspecified, 0x5, "UNSPECIFIED"),
             (ErrorCode::UnsupportedRequest, 0x7, "UNSUPPORTED_REQUEST"),
             (ErrorCode::VersionMismatch, 0x41, "VERSION_MISMATCH"),
             (ErrorCode::InvalidInterface, 0x101, "INVALID_INTERFACE"),
             (ErrorCode::InvalidNonce, 0x102, "INVALID_NONCE"),
-            (ErrorCode::InsufficientEntropy, 0x103, "INSUFFICIENT_ENTROPY"),
+            (
+                ErrorCode::InsufficientEntropy,
+                0x103,
+                "INSUFFICIENT_ENTROPY",
+            ),
             (
                 ErrorCode::InvalidDeviceConfiguration,
                 0x104,
@@ -491,9 +502,15 @@ mod tests {
 
     #[test]
     fn request_wire_layout() {
-        let msg = encode(FID, &Request::GetDeviceInterfaceReport { offset: 0x1234, length: 0x40 });
+        let msg = encode(
+            FID,
+            &Request::GetDeviceInterfaceReport {
+                offset: 0x1234,
+                length: 0x40,
+            },
+        );
         let expected: [u8; 32] = [
-            0x12, 0xfe, 0, 0, 0x03, 0, 2, 0x01, 0, 21, 0, // SPDM VENDOR_DEFINED_REQUEST
+            0x12, 0xfe, 0, 0, 0x03, 0, 2, 0x01, 0, 21, 0,    // SPDM VENDOR_DEFINED_REQUEST
             0x01, // protocol ID: TDISP
             0x10, 0x84, 0, 0, 0x00, 0x01, 0x01, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, // header
             0x34, 0x12, 0x40, 0, // offset, length
@@ -511,7 +528,7 @@ mod tests {
             },
         );
         let expected: [u8; 36] = [
-            0x12, 0x7e, 0, 0, 0x03, 0, 2, 0x01, 0, 25, 0, // SPDM VENDOR_DEFINED_RESPONSE
+            0x12, 0x7e, 0, 0, 0x03, 0, 2, 0x01, 0, 25, 0,    // SPDM VENDOR_DEFINED_RESPONSE
             0x01, // protocol ID: TDISP
             0x10, 0x7f, 0, 0, 0x00, 0x01, 0x01, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, // header
             0x02, 0x01, 0, 0, 7, 0, 0, 0, // error code, error data
@@ -533,11 +550,7 @@ mod tests {
         assert_eq!(msg.len, 28 + 20);
         assert_eq!(
             msg.buf.get(28..48),
-            Some(
-                &[
-                    0x11, 0, 5, 0, 8, 7, 6, 5, 4, 3, 2, 1, 0, 0, 0xff, 0xff, 0, 0, 0, 0
-                ][..]
-            )
+            Some(&[0x11, 0, 5, 0, 8, 7, 6, 5, 4, 3, 2, 1, 0, 0, 0xff, 0xff, 0, 0, 0, 0][..])
         );
     }
 
@@ -688,16 +701,25 @@ mod tests {
     #[test]
     fn decode_rejects_wrong_spdm_code() {
         let req = encode(FID, &Request::GetVersion);
-        assert_eq!(decode_response(req.bytes()), Err(CodecError::BadSpdmCode(0xfe)));
+        assert_eq!(
+            decode_response(req.bytes()),
+            Err(CodecError::BadSpdmCode(0xfe))
+        );
         let rsp = encode_rsp(FID, &Response::StopInterface);
-        assert_eq!(decode_request(rsp.bytes()), Err(CodecError::BadSpdmCode(0x7e)));
+        assert_eq!(
+            decode_request(rsp.bytes()),
+            Err(CodecError::BadSpdmCode(0x7e))
+        );
     }
 
     #[test]
     fn decode_rejects_wrong_spdm_version() {
         let mut msg = encode(FID, &Request::GetVersion);
         msg.set(0, 0x20);
-        assert_eq!(decode_request(msg.bytes()), Err(CodecError::BadSpdmVersion(0x20)));
+        assert_eq!(
+            decode_request(msg.bytes()),
+            Err(CodecError::BadSpdmVersion(0x20))
+        );
         msg.set(0, 0x10);
         assert!(decode_request(msg.bytes()).is_ok());
     }
@@ -706,15 +728,24 @@ mod tests {
     fn decode_rejects_foreign_vendor_defined_messages() {
         let mut msg = encode(FID, &Request::GetVersion);
         msg.set_u16(STANDARD_ID, 0x0004);
-        assert_eq!(decode_request(msg.bytes()), Err(CodecError::BadStandardId(4)));
+        assert_eq!(
+            decode_request(msg.bytes()),
+            Err(CodecError::BadStandardId(4))
+        );
 
         let mut msg = encode(FID, &Request::GetVersion);
         msg.set(VENDOR_ID_LEN, 4);
-        assert_eq!(decode_request(msg.bytes()), Err(CodecError::BadVendorIdLen(4)));
+        assert_eq!(
+            decode_request(msg.bytes()),
+            Err(CodecError::BadVendorIdLen(4))
+        );
 
         let mut msg = encode(FID, &Request::GetVersion);
         msg.set_u16(VENDOR_ID, 0x8086);
-        assert_eq!(decode_request(msg.bytes()), Err(CodecError::BadVendorId(0x8086)));
+        assert_eq!(
+            decode_request(msg.bytes()),
+            Err(CodecError::BadVendorId(0x8086))
+        );
 
         let mut msg = encode(FID, &Request::GetVersion);
         msg.set(PROTOCOL, PROTOCOL_IDE_KM);
@@ -725,17 +756,26 @@ mod tests {
     fn decode_rejects_wrong_tdisp_version() {
         let mut msg = encode(FID, &Request::GetVersion);
         msg.set(TDISP_VER, 0x11);
-        assert_eq!(decode_request(msg.bytes()), Err(CodecError::VersionMismatch(0x11)));
+        assert_eq!(
+            decode_request(msg.bytes()),
+            Err(CodecError::VersionMismatch(0x11))
+        );
     }
 
     #[test]
     fn decode_rejects_message_of_wrong_direction() {
         let mut msg = encode(FID, &Request::GetVersion);
         msg.set(TDISP_TYPE, MessageType::Version as u8);
-        assert_eq!(decode_request(msg.bytes()), Err(CodecError::UnknownMessage(0x01)));
+        assert_eq!(
+            decode_request(msg.bytes()),
+            Err(CodecError::UnknownMessage(0x01))
+        );
         let mut rsp = encode_rsp(FID, &Response::StopInterface);
         rsp.set(TDISP_TYPE, MessageType::StopInterface as u8);
-        assert_eq!(decode_response(rsp.bytes()), Err(CodecError::UnknownMessage(0x87)));
+        assert_eq!(
+            decode_response(rsp.bytes()),
+            Err(CodecError::UnknownMessage(0x87))
+        );
     }
 
     #[test]
@@ -826,13 +866,17 @@ mod tests {
     fn report_of_maximum_size_round_trips() {
         let mut report = InterfaceReport::new();
         for id in 0..MAX_RANGES as u16 {
-            assert!(report.push_range(range(u64::from(id) << 20, u32::MAX, id)).is_ok());
+            assert!(report
+                .push_range(range(u64::from(id) << 20, u32::MAX, id))
+                .is_ok());
         }
         assert_eq!(
             report.push_range(range(0, 1, 9)),
             Err(ReportError::TooManyRanges)
         );
-        assert!(report.set_device_specific(&[0x5a; MAX_DEVICE_SPECIFIC]).is_ok());
+        assert!(report
+            .set_device_specific(&[0x5a; MAX_DEVICE_SPECIFIC])
+            .is_ok());
         let enc = Encoded::of(&report);
         assert_eq!(enc.len, MAX_REPORT_LEN);
         assert_eq!(InterfaceReport::decode(enc.bytes()), Ok(report));
@@ -969,7 +1013,10 @@ mod tests {
     #[test]
     fn check_accepts_ranges_in_any_order() {
         let report = report_with(
-            &[range(0xe010_0000 / 4096, 1, 2), range(0xe000_0000 / 4096, 4, 0)],
+            &[
+                range(0xe010_0000 / 4096, 1, 2),
+                range(0xe000_0000 / 4096, 4, 0),
+            ],
             &[],
         );
         assert_eq!(check_report_against_bars(&report, &BARS, 0), Ok(()));
@@ -997,7 +1044,10 @@ mod tests {
     #[test]
     fn check_rejects_range_outside_bar() {
         let report = report_with(
-            &[range(0xe000_1000 / 4096, 4, 0), range(0xe010_0000 / 4096, 1, 2)],
+            &[
+                range(0xe000_1000 / 4096, 4, 0),
+                range(0xe010_0000 / 4096, 1, 2),
+            ],
             &[],
         );
         assert_eq!(
@@ -1026,7 +1076,10 @@ mod tests {
     #[test]
     fn check_rejects_unknown_bar() {
         let report = report_with(
-            &[range(0xe000_0000 / 4096, 4, 0), range(0xe010_0000 / 4096, 1, 3)],
+            &[
+                range(0xe000_0000 / 4096, 4, 0),
+                range(0xe010_0000 / 4096, 1, 3),
+            ],
             &[],
         );
         assert_eq!(
@@ -1038,7 +1091,10 @@ mod tests {
     #[test]
     fn check_rejects_size_mismatch() {
         let report = report_with(
-            &[range(0xe000_0000 / 4096, 3, 0), range(0xe010_0000 / 4096, 1, 2)],
+            &[
+                range(0xe000_0000 / 4096, 3, 0),
+                range(0xe010_0000 / 4096, 1, 2),
+            ],
             &[],
         );
         assert_eq!(
@@ -1050,7 +1106,10 @@ mod tests {
     #[test]
     fn check_rejects_duplicate_range() {
         let report = report_with(
-            &[range(0xe000_0000 / 4096, 4, 0), range(0xe000_0000 / 4096, 4, 0)],
+            &[
+                range(0xe000_0000 / 4096, 4, 0),
+                range(0xe000_0000 / 4096, 4, 0),
+            ],
             &[],
         );
         assert_eq!(
@@ -1107,7 +1166,10 @@ mod tests {
             )
         );
         let (rsp, state) = answer_in(s, |n| all_requests(n)[3]);
-        assert_eq!((error_of(&rsp), state), (Some(ErrorCode::InvalidInterfaceState), s));
+        assert_eq!(
+            (error_of(&rsp), state),
+            (Some(ErrorCode::InvalidInterfaceState), s)
+        );
         let (rsp, state) = answer_in(s, |_| Request::GetDeviceInterfaceState);
         assert_eq!(
             decode_response(rsp.bytes()),
@@ -1115,7 +1177,10 @@ mod tests {
         );
         assert_eq!(state, s);
         let (rsp, state) = answer_in(s, |nonce| Request::StartInterface { nonce });
-        assert_eq!((error_of(&rsp), state), (Some(ErrorCode::InvalidInterfaceState), s));
+        assert_eq!(
+            (error_of(&rsp), state),
+            (Some(ErrorCode::InvalidInterfaceState), s)
+        );
         let (rsp, state) = answer_in(s, |_| Request::StopInterface);
         assert_eq!(
             (type_of(&rsp), state),
@@ -1131,7 +1196,10 @@ mod tests {
         let (rsp, state) = answer_in(s, |_| Request::GetCapabilities { tsm_caps: 0 });
         assert_eq!((type_of(&rsp), state), (Some(MessageType::Capabilities), s));
         let (rsp, state) = answer_in(s, |_| lock_request());
-        assert_eq!((error_of(&rsp), state), (Some(ErrorCode::InvalidInterfaceState), s));
+        assert_eq!(
+            (error_of(&rsp), state),
+            (Some(ErrorCode::InvalidInterfaceState), s)
+        );
         let (rsp, state) = answer_in(s, |n| all_requests(n)[3]);
         assert_eq!(
             (type_of(&rsp), state),
@@ -1166,7 +1234,10 @@ mod tests {
         let (rsp, state) = answer_in(s, |_| Request::GetCapabilities { tsm_caps: 0 });
         assert_eq!((type_of(&rsp), state), (Some(MessageType::Capabilities), s));
         let (rsp, state) = answer_in(s, |_| lock_request());
-        assert_eq!((error_of(&rsp), state), (Some(ErrorCode::InvalidInterfaceState), s));
+        assert_eq!(
+            (error_of(&rsp), state),
+            (Some(ErrorCode::InvalidInterfaceState), s)
+        );
         let (rsp, state) = answer_in(s, |n| all_requests(n)[3]);
         assert_eq!(
             (type_of(&rsp), state),
@@ -1179,7 +1250,10 @@ mod tests {
         );
         assert_eq!(state, s);
         let (rsp, state) = answer_in(s, |nonce| Request::StartInterface { nonce });
-        assert_eq!((error_of(&rsp), state), (Some(ErrorCode::InvalidInterfaceState), s));
+        assert_eq!(
+            (error_of(&rsp), state),
+            (Some(ErrorCode::InvalidInterfaceState), s)
+        );
         let (rsp, state) = answer_in(s, |_| Request::StopInterface);
         assert_eq!(
             (type_of(&rsp), state),
@@ -1198,9 +1272,15 @@ mod tests {
         let (rsp, state) = answer_in(s, |_| Request::GetCapabilities { tsm_caps: 0 });
         assert_eq!((type_of(&rsp), state), (Some(MessageType::Capabilities), s));
         let (rsp, state) = answer_in(s, |_| lock_request());
-        assert_eq!((error_of(&rsp), state), (Some(ErrorCode::InvalidInterfaceState), s));
+        assert_eq!(
+            (error_of(&rsp), state),
+            (Some(ErrorCode::InvalidInterfaceState), s)
+        );
         let (rsp, state) = answer_in(s, |n| all_requests(n)[3]);
-        assert_eq!((error_of(&rsp), state), (Some(ErrorCode::InvalidInterfaceState), s));
+        assert_eq!(
+            (error_of(&rsp), state),
+            (Some(ErrorCode::InvalidInterfaceState), s)
+        );
         let (rsp, state) = answer_in(s, |_| Request::GetDeviceInterfaceState);
         assert_eq!(
             decode_response(rsp.bytes()),
@@ -1208,7 +1288,10 @@ mod tests {
         );
         assert_eq!(state, s);
         let (rsp, state) = answer_in(s, |nonce| Request::StartInterface { nonce });
-        assert_eq!((error_of(&rsp), state), (Some(ErrorCode::InvalidInterfaceState), s));
+        assert_eq!(
+            (error_of(&rsp), state),
+            (Some(ErrorCode::InvalidInterfaceState), s)
+        );
         let (rsp, state) = answer_in(s, |_| Request::StopInterface);
         assert_eq!(
             (type_of(&rsp), state),
@@ -1339,7 +1422,7 @@ mod tests {
     #[test]
     fn lock_rejects_reporting_offset_overflow() {
         let mut bench = Bench::new();
-        let rsp = bench.send(&lock_at(u64::MAX & !0xfff));
+        let rsp = bench.send(&lock_at(!0xfff_u64));
         assert_eq!(error_of(&rsp), Some(ErrorCode::InvalidRequest));
         assert_eq!(bench.dev.state(), State::ConfigUnlocked);
     }
@@ -1369,7 +1452,7 @@ mod tests {
             },
             Bar {
                 index: 0,
-                start: u64::MAX & !0xfff,
+                start: !0xfff_u64,
                 len: 0x2000,
             },
             Bar {
@@ -1471,7 +1554,10 @@ mod tests {
             length: 20,
         });
         let parsed = bench.host.parse_report(rsp.bytes());
-        assert_eq!(parsed.map(|(p, r)| (p.len(), r)), Ok((20, (total - 30) as u16)));
+        assert_eq!(
+            parsed.map(|(p, r)| (p.len(), r)),
+            Ok((20, (total - 30) as u16))
+        );
         let rsp = bench.send(&Request::GetDeviceInterfaceReport {
             offset: (total - 1) as u16,
             length: 20,
@@ -1560,7 +1646,9 @@ mod tests {
         );
         let mut rsp = Msg::new();
         let small = rsp.buf.get_mut(..MIN_RESPONSE_LEN + 3).unwrap_or(&mut []);
-        rsp.len = bench.dev.handle(req.bytes(), small, &mut |b: &mut [u8]| b.fill(1));
+        rsp.len = bench
+            .dev
+            .handle(req.bytes(), small, &mut |b: &mut [u8]| b.fill(1));
         assert_eq!(rsp.len, MIN_RESPONSE_LEN + 3);
         let portion = MIN_RESPONSE_LEN + 3 - REPORT_RESPONSE_OVERHEAD;
         let parsed = bench.host.parse_report(rsp.bytes());
@@ -1582,7 +1670,10 @@ mod tests {
             };
         }
         assert_eq!(bench.dev.set_bars(&bars), Ok(()));
-        assert_eq!(bench.dev.set_device_specific(&[7; MAX_DEVICE_SPECIFIC]), Ok(()));
+        assert_eq!(
+            bench.dev.set_device_specific(&[7; MAX_DEVICE_SPECIFIC]),
+            Ok(())
+        );
         assert!(bench.lock().is_ok());
         let rsp = bench.send(&Request::GetDeviceInterfaceReport {
             offset: 0,
@@ -1645,7 +1736,10 @@ mod tests {
             let rsp = bench.raw(msg.bytes());
             assert_eq!(error_of(&rsp), Some(ErrorCode::InvalidInterface));
             // The error names the interface the request named.
-            assert_eq!(decode_response(rsp.bytes()).map(|(id, _)| id), Ok(OTHER_FID));
+            assert_eq!(
+                decode_response(rsp.bytes()).map(|(id, _)| id),
+                Ok(OTHER_FID)
+            );
         }
         assert_eq!(bench.dev.state(), State::ConfigLocked);
     }
@@ -1725,7 +1819,10 @@ mod tests {
         let mut req = encode(FID, &Request::GetDeviceInterfaceState);
         req.len += 3;
         let rsp = bench.raw(req.bytes());
-        assert_eq!(bench.host.parse_state(rsp.bytes()), Ok(State::ConfigUnlocked));
+        assert_eq!(
+            bench.host.parse_state(rsp.bytes()),
+            Ok(State::ConfigUnlocked)
+        );
     }
 
     #[test]
@@ -1791,7 +1888,9 @@ mod tests {
     #[test]
     fn corrupted_report_range_is_caught_by_check() {
         let (mut bench, _) = Bench::in_state(State::ConfigLocked);
-        bench.dev.set_report_corruption(ReportCorruption::RangeMismatch);
+        bench
+            .dev
+            .set_report_corruption(ReportCorruption::RangeMismatch);
         let report = bench.fetch(0x100);
         assert!(report.is_ok());
         assert_eq!(
@@ -1803,7 +1902,9 @@ mod tests {
     #[test]
     fn corrupted_report_range_count_is_caught_by_check() {
         let (mut bench, _) = Bench::in_state(State::ConfigLocked);
-        bench.dev.set_report_corruption(ReportCorruption::RangeCount);
+        bench
+            .dev
+            .set_report_corruption(ReportCorruption::RangeCount);
         let report = bench.fetch(0x100);
         assert_eq!(
             report.map(|r| check_report_against_bars(&r, &BARS, 0)),
@@ -1831,7 +1932,10 @@ mod tests {
         let mut bench = Bench::new();
         assert_eq!(bench.dev.set_bars(&[]), Ok(()));
         assert!(bench.lock().is_ok());
-        for corruption in [ReportCorruption::RangeMismatch, ReportCorruption::RangeCount] {
+        for corruption in [
+            ReportCorruption::RangeMismatch,
+            ReportCorruption::RangeCount,
+        ] {
             bench.dev.set_report_corruption(corruption);
             let checked = bench
                 .fetch(0x100)
@@ -1957,7 +2061,10 @@ mod tests {
         let rsp = bench.send(&Request::GetVersion);
         assert_eq!(bench.host.parse_version(rsp.bytes()), Ok(()));
 
-        req.len = bench.host.encode(&lock_at(OFFSET), &mut req.buf).unwrap_or(0);
+        req.len = bench
+            .host
+            .encode(&lock_at(OFFSET), &mut req.buf)
+            .unwrap_or(0);
         let rsp = bench.raw(req.bytes());
         let nonce = bench.host.parse_lock(rsp.bytes());
         assert!(nonce.is_ok());
@@ -2092,10 +2199,7 @@ mod tests {
     fn assembler_rejects_inconsistent_total() {
         let mut asm = ReportAssembler::new(4);
         assert_eq!(asm.add(&[1, 2, 3, 4], 4), Ok(()));
-        assert_eq!(
-            asm.add(&[5, 6], 1),
-            Err(RequesterError::ReportInconsistent)
-        );
+        assert_eq!(asm.add(&[5, 6], 1), Err(RequesterError::ReportInconsistent));
         assert!(!asm.is_complete());
         assert_eq!(asm.report(), Err(RequesterError::ReportInconsistent));
     }
@@ -2103,10 +2207,7 @@ mod tests {
     #[test]
     fn assembler_rejects_portion_longer_than_requested() {
         let mut asm = ReportAssembler::new(4);
-        assert_eq!(
-            asm.add(&[0; 5], 0),
-            Err(RequesterError::ReportInconsistent)
-        );
+        assert_eq!(asm.add(&[0; 5], 0), Err(RequesterError::ReportInconsistent));
     }
 
     #[test]
@@ -2122,7 +2223,10 @@ mod tests {
             asm.add(&[0; 4], (MAX_REPORT_LEN - 3) as u16),
             Err(RequesterError::ReportTooLarge)
         );
-        assert_eq!(asm.add(&[0; 4], 0xffff), Err(RequesterError::ReportTooLarge));
+        assert_eq!(
+            asm.add(&[0; 4], 0xffff),
+            Err(RequesterError::ReportTooLarge)
+        );
         assert_eq!(asm.add(&[0; 4], (MAX_REPORT_LEN - 4) as u16), Ok(()));
     }
 
