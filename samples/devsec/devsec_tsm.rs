@@ -19,8 +19,8 @@
 //! - unlock: STOP_INTERFACE_REQUEST, best effort (the function may be gone), then the context
 //!   is freed.
 //!
-//! The interface ID is the function's requester ID (bus << 8 | devfn) with the low eight bits
-//! of the PCI domain as segment and the segment-valid bit set.
+//! The interface ID is the function's requester ID (bus << 8 | devfn), without a segment (the
+//! segment-valid bit clear), as the emulated endpoints of `devsec_bus` expect.
 //!
 //! # Errors
 //!
@@ -30,12 +30,14 @@
 //! | cause                                                          | errno           |
 //! |----------------------------------------------------------------|-----------------|
 //! | no CMA/SPDM DOE mailbox                                        | `ENODEV`        |
-//! | DOE exchange failed (no answer within the DOE timeout, mailbox error, device gone) | as `pci_doe()`: `EIO` |
-//! | DOE mailbox busy                                               | `EBUSY`         |
+//! | DOE: no answer within the DOE timeout (one second)             | `ETIMEDOUT`     |
+//! | DOE: mailbox busy                                              | `EBUSY`         |
+//! | DOE: mailbox error, wrong object type, device gone             | `EIO`           |
 //! | malformed, oversized or unexpected response, wrong interface ID, all-zero nonce | `EPROTO` |
+//! | interface report malformed (truncated, inconsistent portions, too large) | `EPROTO` |
 //! | TDISP 1.0 not offered; TDISP_ERROR VERSION_MISMATCH            | `EPROTONOSUPPORT` |
 //! | a required request or lock flag not supported; TDISP_ERROR UNSUPPORTED_REQUEST | `EOPNOTSUPP` |
-//! | interface report malformed, or not matching the BARs           | `EINVAL`        |
+//! | interface report does not match the BARs, or lacks NO_UPDATE_AFTER_LOCK | `EINVAL` |
 //! | TDISP_ERROR INVALID_REQUEST                                    | `EINVAL`        |
 //! | TDISP_ERROR BUSY                                               | `EBUSY`         |
 //! | TDISP_ERROR INVALID_INTERFACE_STATE, interface in ERROR        | `EIO`           |
@@ -163,8 +165,8 @@ impl Failure {
                 RequesterError::ReportTooLarge
                 | RequesterError::ReportInconsistent
                 | RequesterError::ReportNoProgress
-                | RequesterError::Report(_) => EINVAL,
-                RequesterError::Codec(_)
+                | RequesterError::Report(_)
+                | RequesterError::Codec(_)
                 | RequesterError::InterfaceMismatch { .. }
                 | RequesterError::UnexpectedResponse { .. }
                 | RequesterError::ZeroNonce => EPROTO,
@@ -424,9 +426,7 @@ struct DevsecTsm;
 impl DevsecTsm {
     /// Returns the TDISP requester for `pdev`'s interface.
     fn requester(pdev: &tsm::Device) -> Requester {
-        // The segment field is eight bits wide: the low byte of the PCI domain.
-        let segment = (pdev.domain_nr() & 0xff) as u8;
-        Requester::new(function_id(pdev.dev_id(), Some(segment)))
+        Requester::new(function_id(pdev.dev_id(), None))
     }
 
     fn do_lock(pdev: &tsm::Device) -> Result<Locked> {

@@ -9,8 +9,9 @@
 //!
 //! An exchange never hangs on a device that stops answering: the DOE core waits at most
 //! `PCI_DOE_TIMEOUT` (one second) for the mailbox to become ready and again at most one second
-//! for the response, then aborts the exchange (another second at most) and fails with `EIO`;
-//! a mailbox still busy after the first second fails with `EBUSY`.
+//! for the response, then aborts the exchange (another second at most). A mailbox still busy
+//! after the first second fails with `EBUSY`; a missing response fails with `EIO` from
+//! `pci_doe()`, which [`Mailbox::exchange`] reports as `ETIMEDOUT`.
 //!
 //! C header: [`include/linux/pci-doe.h`](srctree/include/linux/pci-doe.h)
 
@@ -18,7 +19,11 @@ use super::Device;
 use crate::{
     bindings,
     device,
-    prelude::*, //
+    prelude::*,
+    time::{
+        Instant,
+        Monotonic, //
+    }, //
 };
 use core::{
     marker::PhantomData,
@@ -36,6 +41,12 @@ pub const FEATURE_SSESSION: u8 = bindings::PCI_DOE_FEATURE_SSESSION as u8;
 
 /// Alignment `pci_doe()` needs for its payload buffers: it moves them in dwords.
 const DWORD: usize = 4;
+
+/// An `EIO` from `pci_doe()` after at least this long is a response timeout: the DOE core
+/// polls one second (`PCI_DOE_TIMEOUT`) for the response before it gives up, while the
+/// other `EIO` causes (error bit, wrong object type, dead mailbox) show up at once. The margin
+/// below one second covers the jiffy granularity of the DOE core's deadline.
+const DOE_TIMEOUT_MS: i64 = 900;
 
 /// A DOE mailbox of a PCI device, borrowed for as long as the mailbox is known to exist.
 ///
@@ -103,9 +114,9 @@ impl<'a> Mailbox<'a> {
     /// dword aligned are bounced through an aligned allocation.
     ///
     /// Sleeps. Errors: `EINVAL` if the mailbox does not support `object_type`, `EBUSY` if the
-    /// mailbox stays busy for one second, `EIO` if the device reports an error, does not answer
-    /// within one second, answers with another object type, or the mailbox is dead (device
-    /// removed), `ENOMEM` if a bounce buffer cannot be allocated.
+    /// mailbox stays busy for one second, `ETIMEDOUT` if the device does not answer within one
+    /// second, `EIO` if the device reports an error, answers with another object type, or the
+    /// mailbox is dead (device removed), `ENOMEM` if a bounce buffer cannot be allocated.
     pub fn exchange(&self, object_type: u8, request: &[u8], response: &mut [u8]) -> Result<usize> {
         let aligned = |p: *const u8| p.cast::<u32>().is_aligned();
         if aligned(request.as_ptr()) && aligned(response.as_ptr()) {
@@ -134,6 +145,7 @@ impl<'a> Mailbox<'a> {
         //   `u32`s) and valid for reads respectively writes of their lengths; `pci_doe()` reads
         //   and writes at most that many bytes (the last partial dword byte-wise).
         // - `pci_doe()` completes the exchange before it returns and keeps no pointer to them.
+        let start = Instant::<Monotonic>::now();
         let ret = unsafe {
             bindings::pci_doe(
                 self.mb.as_ptr(),
@@ -145,6 +157,9 @@ impl<'a> Mailbox<'a> {
                 response.len(),
             )
         };
+        if ret == EIO.to_errno() && start.elapsed().as_millis() >= DOE_TIMEOUT_MS {
+            return Err(ETIMEDOUT);
+        }
         let len = crate::error::to_result(ret).map(|()| ret as usize)?;
         // `pci_doe()` never reports more than it was given room for.
         Ok(len.min(response.len()))

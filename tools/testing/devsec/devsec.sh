@@ -98,7 +98,11 @@ lock() { wr "$(dev "${1:-}")/tsm/lock" "$TSM"; }
 accept() { wr "$(dev "${1:-}")/tsm/accept" 1; }
 unlock() { wr "$(dev "${1:-}")/tsm/unlock" "$TSM"; }
 fault() { echo "$2" >"$DBG/$1/fault"; }
-probe_attempts() { cat /sys/module/devsec_pci/parameters/probe_attempts 2>/dev/null || echo 0; }
+# Probe calls of devsec_pci, deferred ones included (Rust module parameters
+# are not exposed in sysfs, so the driver publishes the counter in debugfs).
+probe_attempts() { cat /sys/kernel/debug/devsec_pci/probe_attempts 2>/dev/null || echo -1; }
+# Lines "devsec_pci: <bdf> accepted, BAR0 mapped, running" in the kernel log.
+running_msgs() { dmesg | grep -c "devsec_pci: ${1:-$BDF} accepted, BAR0 mapped, running"; }
 
 # Return a device to unlocked/unaccepted/unbound whatever happened.
 reset_dev() {
@@ -156,7 +160,10 @@ result initial_state_unlocked "$(state_is_pristine; echo $?)" "$(state_line)"
 #
 # Deferral: the driver waits in cc_probe() and says why.
 #
+a0=$(probe_attempts)
 override
+result deferral_probe_attempted "$([ "$a0" -ge 0 ] && [ "$(probe_attempts)" -gt "$a0" ]; echo $?)" \
+	"probe attempts $a0 -> $(probe_attempts)"
 result deferral_driver_not_bound "$(! bound; echo $?)" "$(state_line)"
 grep "^$BDF" "$DEFERRED" | grep -q "TEE acceptance pending"
 result deferral_reason_recorded $? "$(cat "$DEFERRED")"
@@ -165,10 +172,13 @@ result deferral_accept_reads_0 "$([ "$(accepted)" = 0 ]; echo $?)"
 #
 # Life cycle, three times.
 #
+m0=$(running_msgs)
 for i in 1 2 3; do
 	cycle
 	result "lifecycle_cycle_$i" $?
 done
+result lifecycle_driver_ran_each_cycle "$([ "$(running_msgs)" = $((m0 + 3)) ]; echo $?)" \
+	"'accepted, BAR0 mapped, running' logged $(($(running_msgs) - m0)) times in 3 cycles"
 # Binding without further user action: accept alone bound the driver (cycle
 # checks bound right after the accept write returned).
 override
@@ -421,6 +431,8 @@ rmmod devsec_bus && modprobe devsec_bus
 
 unload_all
 result final_unload "$?"
+result final_no_tsm_left "$(! ls -d /sys/class/tsm/tsm* >/dev/null 2>&1; echo $?)" \
+	"$(ls /sys/class/tsm/ 2>&1 | paste -sd' ')"
 
 if [ -w /sys/kernel/debug/kmemleak ]; then
 	echo scan >/sys/kernel/debug/kmemleak
