@@ -7,7 +7,7 @@
 T := tools/testing/devsec
 FLAVOUR ?= normal
 
-.PHONY: all run test check setup fetch prepare build print-kdir clean help
+.PHONY: all run test check series series-check setup fetch prepare build print-kdir clean help
 
 all: help
 
@@ -15,6 +15,7 @@ help:
 	@echo "make run         build, boot and show the acceptance life cycle"
 	@echo "make test        every test (both flavours, build variants, checks)"
 	@echo "make check       host-side static checks against the normal build"
+	@echo "make series      export a git format-patch series on the pinned base to out/series"
 	@echo "make build       build FLAVOUR (normal|debug|nocc|norust)"
 	@echo "make print-kdir  print FLAVOUR's kernel build directory"
 	@echo "make clean       remove the build output (keeps the pristine source)"
@@ -39,6 +40,12 @@ build: prepare
 
 check: prepare
 	@$(T)/build.sh normal && $(T)/check.sh | tee /dev/stderr | python3 $(T)/ktap.py /dev/stdin
+
+series: fetch
+	@$(T)/series.sh
+
+series-check: series
+	@$(T)/series.sh --build-each
 
 print-kdir:
 	@. $(T)/common.sh && echo "$$BUILD/$(FLAVOUR)"

@@ -64,9 +64,9 @@ impl Fixture {
         PROBES.store(0, Ordering::SeqCst);
         LAST_PROBE.store(0, Ordering::SeqCst);
         REASON_SEEN.store(false, Ordering::SeqCst);
+        let id = bindings::PLATFORM_DEVID_AUTO;
         // SAFETY: `NAME` is NUL-terminated; the core copies it.
-        let pdev =
-            unsafe { bindings::platform_device_alloc(NAME.as_char_ptr(), bindings::PLATFORM_DEVID_AUTO) };
+        let pdev = unsafe { bindings::platform_device_alloc(NAME.as_char_ptr(), id) };
         assert!(!pdev.is_null());
         // SAFETY: `pdev` was allocated just above and is not yet added.
         assert_eq!(unsafe { bindings::platform_device_add(pdev) }, 0);
@@ -86,9 +86,10 @@ impl Fixture {
         drv.driver.probe_type = bindings::probe_type_PROBE_FORCE_SYNCHRONOUS;
         drv.probe = Some(test_probe);
         let mut drv = KBox::new(drv, GFP_KERNEL).expect("allocating the test driver");
+        let (owner, modname) = (ptr::null_mut(), NAME.as_char_ptr());
         // SAFETY: `drv` is fully initialised and lives in the heap until it is unregistered
         // in `drop`; built-in code has no owning module.
-        let ret = unsafe { bindings::__platform_driver_register(&mut *drv, ptr::null_mut(), NAME.as_char_ptr()) };
+        let ret = unsafe { bindings::__platform_driver_register(&mut *drv, owner, modname) };
         assert_eq!(ret, 0);
         self.drv = Some(drv);
     }

@@ -239,8 +239,9 @@ pub(crate) const REPORT_RESPONSE_OVERHEAD: usize = TDISP_OVERHEAD + 4;
 /// [`MAX_REPORT_LEN`] report). Buffers of this size never truncate anything.
 pub(crate) const MAX_MESSAGE_LEN: usize = REPORT_RESPONSE_OVERHEAD + MAX_REPORT_LEN;
 
-/// Length of a TDISP_ERROR response; a responder needs at least this much room to answer.
-pub(crate) const MIN_RESPONSE_LEN: usize = TDISP_OVERHEAD + 8;
+/// Length of the largest fixed-size response (LOCK_INTERFACE_RESPONSE). [`Responder::handle`]
+/// needs a response buffer at least this long; report portions are clamped to the rest.
+pub(crate) const MIN_RESPONSE_LEN: usize = TDISP_OVERHEAD + NONCE_LEN;
 
 /// Builds a TDISP `function_id`: requester ID in bits 15:0, segment in 23:16, bit 24 set when
 /// the segment is valid.
@@ -655,9 +656,7 @@ impl<'a> Reader<'a> {
     }
 
     fn array<const N: usize>(&mut self) -> Result<[u8; N], CodecError> {
-        self.take(N)?
-            .try_into()
-            .map_err(|_| CodecError::Truncated)
+        self.take(N)?.try_into().map_err(|_| CodecError::Truncated)
     }
 
     fn u8(&mut self) -> Result<u8, CodecError> {
@@ -732,7 +731,9 @@ impl<'a> Writer<'a> {
     }
 
     fn patch(&mut self, at: usize, bytes: &[u8]) -> Result<(), CodecError> {
-        let end = at.checked_add(bytes.len()).ok_or(CodecError::BufferTooSmall)?;
+        let end = at
+            .checked_add(bytes.len())
+            .ok_or(CodecError::BufferTooSmall)?;
         let dst = self
             .buf
             .get_mut(at..end)
@@ -907,8 +908,11 @@ pub(crate) struct Capabilities {
 pub(crate) const CAPABILITIES_LEN: usize = 28;
 
 impl Capabilities {
-    /// Returns whether request `code` is marked as supported.
+    /// Returns whether request `code` is marked as supported (always false for responses).
     pub(crate) fn supports(&self, code: MessageType) -> bool {
+        if !code.is_request() {
+            return false;
+        }
         let bit = usize::from((code as u8) & 0x7f);
         match self.req_msgs_supported.get(bit / 8) {
             Some(byte) => byte & (1 << (bit % 8)) != 0,
@@ -1280,12 +1284,13 @@ impl InterfaceReport {
 
     /// Appends an MMIO range.
     pub(crate) fn push_range(&mut self, range: MmioRange) -> Result<(), ReportError> {
+        let count = self.range_count;
         let slot = self
             .ranges
-            .get_mut(self.range_count)
+            .get_mut(count)
             .ok_or(ReportError::TooManyRanges)?;
         *slot = range;
-        self.range_count += 1;
+        self.range_count = count.saturating_add(1);
         Ok(())
     }
 
@@ -1310,9 +1315,12 @@ impl InterfaceReport {
 
     /// Returns the length of the encoded report.
     pub(crate) fn encoded_len(&self) -> usize {
-        // Bounded by MAX_REPORT_LEN: range_count <= MAX_RANGES and
-        // device_specific_len <= MAX_DEVICE_SPECIFIC by construction.
-        REPORT_FIXED_LEN + self.range_count * REPORT_RANGE_LEN + 4 + self.device_specific_len
+        // At most MAX_REPORT_LEN: the ranges and the blob are bounded by construction.
+        self.ranges()
+            .len()
+            .saturating_mul(REPORT_RANGE_LEN)
+            .saturating_add(REPORT_FIXED_LEN + 4)
+            .saturating_add(self.device_specific().len())
     }
 
     /// Encodes the report into `buf`; returns its length.
@@ -1324,7 +1332,8 @@ impl InterfaceReport {
     fn encode_inner(&self, buf: &mut [u8]) -> Result<usize, CodecError> {
         let mut w = Writer::new(buf);
         let count = u32::try_from(self.ranges().len()).map_err(|_| CodecError::TooLong)?;
-        let ds_len = u32::try_from(self.device_specific().len()).map_err(|_| CodecError::TooLong)?;
+        let ds_len =
+            u32::try_from(self.device_specific().len()).map_err(|_| CodecError::TooLong)?;
         w.u16(self.interface_info)?;
         w.u16(0)?;
         w.u16(self.msi_x_message_control)?;
@@ -1433,9 +1442,7 @@ pub(crate) fn check_report_against_bars(
             .enumerate()
             .find(|(_, bar)| bar.index == range_id)
             .ok_or(ReportCheckError::UnknownBar { range_id })?;
-        let seen = covered
-            .get_mut(slot)
-            .ok_or(ReportCheckError::TooManyBars)?;
+        let seen = covered.get_mut(slot).ok_or(ReportCheckError::TooManyBars)?;
         if *seen {
             return Err(ReportCheckError::DuplicateRange { range_id });
         }
@@ -1496,6 +1503,14 @@ impl ReportCorruption {
         .find(|c| c.name() == name)
     }
 }
+
+/// Range added by report corruption when the device has no BARs.
+const BOGUS_RANGE: MmioRange = MmioRange {
+    first_page: 0,
+    number_of_pages: 1,
+    attributes: 0,
+    range_id: 0,
+};
 
 /// TDISP versions the responder supports.
 const SUPPORTED_VERSIONS: [u8; 1] = [TDISP_VERSION];
@@ -1639,8 +1654,9 @@ impl Responder {
     /// to `response`; returns the response length.
     ///
     /// Every request gets a response or a TDISP_ERROR. The only exception is a `response`
-    /// buffer shorter than [`MIN_RESPONSE_LEN`], which cannot hold any answer: then 0 is
-    /// returned. Report portions are clamped to what fits in `response`.
+    /// buffer shorter than [`MIN_RESPONSE_LEN`]: the request is then ignored (no state change)
+    /// and 0 is returned. Report portions are clamped to what fits in `response`, so a buffer
+    /// of [`MAX_MESSAGE_LEN`] bytes never truncates anything.
     ///
     /// `rng` fills a buffer with random bytes; it is used for the start nonce.
     pub(crate) fn handle(
@@ -1649,6 +1665,9 @@ impl Responder {
         response: &mut [u8],
         rng: &mut impl FnMut(&mut [u8]),
     ) -> usize {
+        if response.len() < MIN_RESPONSE_LEN {
+            return 0;
+        }
         let mut report = [0u8; MAX_REPORT_LEN];
         let room = response.len().saturating_sub(REPORT_RESPONSE_OVERHEAD);
         let (function_id, outcome) = self.process(request, rng, &mut report, room);
@@ -1656,15 +1675,9 @@ impl Responder {
             code: code as u32,
             data,
         });
-        encode_response(function_id, &rsp, response)
-            .or_else(|_| {
-                let rsp = Response::Error {
-                    code: ErrorCode::Unspecified as u32,
-                    data: 0,
-                };
-                encode_response(function_id, &rsp, response)
-            })
-            .unwrap_or(0)
+        // Cannot fail: every response but a report fits in MIN_RESPONSE_LEN, and report
+        // portions are clamped to `room`.
+        encode_response(function_id, &rsp, response).unwrap_or(0)
     }
 
     /// Decodes and executes `request`; returns the interface ID to answer with and the
@@ -1720,7 +1733,10 @@ impl Responder {
     }
 
     fn wrong_state<'a>(&self) -> Outcome<'a> {
-        Err((ErrorCode::InvalidInterfaceState, u32::from(self.state as u8)))
+        Err((
+            ErrorCode::InvalidInterfaceState,
+            u32::from(self.state as u8),
+        ))
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -1747,8 +1763,7 @@ impl Responder {
         if self.state != State::ConfigUnlocked {
             return self.wrong_state();
         }
-        if params.flags & !lock_flags::ALL != 0 || params.mmio_reporting_offset % PAGE_SIZE != 0
-        {
+        if params.flags & !lock_flags::ALL != 0 || params.mmio_reporting_offset % PAGE_SIZE != 0 {
             return Err((ErrorCode::InvalidRequest, 0));
         }
         let report = self.build_report(&params)?;
@@ -1812,27 +1827,16 @@ impl Responder {
         let mut report = self.report;
         match self.corruption {
             ReportCorruption::None | ReportCorruption::Truncated => {}
-            ReportCorruption::RangeMismatch => match report.ranges.first_mut() {
-                Some(range) if report.range_count > 0 => {
+            ReportCorruption::RangeMismatch => {
+                if report.range_count == 0 {
+                    let _ = report.push_range(BOGUS_RANGE);
+                } else if let Some(range) = report.ranges.first_mut() {
                     range.first_page = range.first_page.wrapping_add(1);
                 }
-                _ => {
-                    let _ = report.push_range(MmioRange {
-                        first_page: 0,
-                        number_of_pages: 1,
-                        attributes: 0,
-                        range_id: 0,
-                    });
-                }
-            },
+            }
             ReportCorruption::RangeCount => {
                 if report.pop_range().is_none() {
-                    let _ = report.push_range(MmioRange {
-                        first_page: 0,
-                        number_of_pages: 1,
-                        attributes: 0,
-                        range_id: 0,
-                    });
+                    let _ = report.push_range(BOGUS_RANGE);
                 }
             }
         }
@@ -1841,7 +1845,9 @@ impl Responder {
             // Cut the report in the middle of its last range (or of its fixed part).
             let cut = match report.ranges().len() {
                 0 => REPORT_FIXED_LEN / 2,
-                n => REPORT_FIXED_LEN + n * REPORT_RANGE_LEN - REPORT_RANGE_LEN / 2,
+                n => n
+                    .saturating_mul(REPORT_RANGE_LEN)
+                    .saturating_add(REPORT_FIXED_LEN - REPORT_RANGE_LEN / 2),
             };
             return len.min(cut);
         }
@@ -1867,15 +1873,11 @@ impl Responder {
             return Err((ErrorCode::InvalidRequest, 0));
         }
         let portion_len = available.min(usize::from(length)).min(room);
-        if portion_len == 0 {
-            // The response buffer cannot carry any report byte.
-            return Err((ErrorCode::Unspecified, 0));
-        }
         let end = offset.saturating_add(portion_len);
-        let (Some(portion), Ok(remainder)) = (
-            buf.get(offset..end),
-            u16::try_from(available - portion_len),
-        ) else {
+        let remainder = available
+            .checked_sub(portion_len)
+            .and_then(|rest| u16::try_from(rest).ok());
+        let (Some(portion), Some(remainder)) = (buf.get(offset..end), remainder) else {
             return Err((ErrorCode::Unspecified, 0));
         };
         Ok(Response::DeviceInterfaceReport { portion, remainder })
@@ -2010,7 +2012,7 @@ impl Requester {
 
     /// Decodes `rsp` and checks that it is for our interface and of type `expected`.
     /// TDISP_ERROR becomes [`RequesterError::Tdisp`].
-    pub(crate) fn expect<'a>(
+    pub(crate) fn check_response<'a>(
         &self,
         rsp: &'a [u8],
         expected: MessageType,
@@ -2037,7 +2039,7 @@ impl Requester {
 
     /// Parses TDISP_VERSION; succeeds if version 1.0 is offered.
     pub(crate) fn parse_version(&self, rsp: &[u8]) -> Result<(), RequesterError> {
-        match self.expect(rsp, MessageType::Version)? {
+        match self.check_response(rsp, MessageType::Version)? {
             Response::Version { versions } if versions.contains(&TDISP_VERSION) => Ok(()),
             _ => Err(RequesterError::VersionUnsupported),
         }
@@ -2045,7 +2047,7 @@ impl Requester {
 
     /// Parses TDISP_CAPABILITIES.
     pub(crate) fn parse_capabilities(&self, rsp: &[u8]) -> Result<Capabilities, RequesterError> {
-        match self.expect(rsp, MessageType::Capabilities)? {
+        match self.check_response(rsp, MessageType::Capabilities)? {
             Response::Capabilities(caps) => Ok(caps),
             other => Err(self.unexpected(MessageType::Capabilities, &other)),
         }
@@ -2053,7 +2055,7 @@ impl Requester {
 
     /// Parses LOCK_INTERFACE_RESPONSE; returns the start nonce, which must not be all zero.
     pub(crate) fn parse_lock(&self, rsp: &[u8]) -> Result<Nonce, RequesterError> {
-        match self.expect(rsp, MessageType::LockInterfaceResponse)? {
+        match self.check_response(rsp, MessageType::LockInterfaceResponse)? {
             Response::LockInterface { nonce } if nonce_eq(&nonce, &[0; NONCE_LEN]) => {
                 Err(RequesterError::ZeroNonce)
             }
@@ -2067,7 +2069,7 @@ impl Requester {
         &self,
         rsp: &'a [u8],
     ) -> Result<(&'a [u8], u16), RequesterError> {
-        match self.expect(rsp, MessageType::DeviceInterfaceReport)? {
+        match self.check_response(rsp, MessageType::DeviceInterfaceReport)? {
             Response::DeviceInterfaceReport { portion, remainder } => Ok((portion, remainder)),
             other => Err(self.unexpected(MessageType::DeviceInterfaceReport, &other)),
         }
@@ -2075,7 +2077,7 @@ impl Requester {
 
     /// Parses DEVICE_INTERFACE_STATE.
     pub(crate) fn parse_state(&self, rsp: &[u8]) -> Result<State, RequesterError> {
-        match self.expect(rsp, MessageType::DeviceInterfaceState)? {
+        match self.check_response(rsp, MessageType::DeviceInterfaceState)? {
             Response::DeviceInterfaceState(state) => Ok(state),
             other => Err(self.unexpected(MessageType::DeviceInterfaceState, &other)),
         }
@@ -2083,13 +2085,13 @@ impl Requester {
 
     /// Parses START_INTERFACE_RESPONSE.
     pub(crate) fn parse_start(&self, rsp: &[u8]) -> Result<(), RequesterError> {
-        self.expect(rsp, MessageType::StartInterfaceResponse)
+        self.check_response(rsp, MessageType::StartInterfaceResponse)
             .map(|_| ())
     }
 
     /// Parses STOP_INTERFACE_RESPONSE.
     pub(crate) fn parse_stop(&self, rsp: &[u8]) -> Result<(), RequesterError> {
-        self.expect(rsp, MessageType::StopInterfaceResponse)
+        self.check_response(rsp, MessageType::StopInterfaceResponse)
             .map(|_| ())
     }
 

@@ -37,9 +37,18 @@ if [ ! -f "$out/.config" ] || [ "$(cat "$out/.coco-config" 2>/dev/null)" != "$wa
 		-m -O "$out" "$out/.config" "${paths[@]}" >"$out/merge.log" 2>&1 ||
 		die "merge_config.sh failed (log: $out/merge.log)"
 	kmake "$flavour" olddefconfig >/dev/null
-	# Every symbol a fragment sets must have survived olddefconfig.
+	# Every symbol a fragment sets must have survived olddefconfig; a later
+	# fragment overrides an earlier one (tac + first occurrence wins).
 	dropped=()
+	declare -A seen=()
 	while IFS= read -r line; do
+		case $line in
+		CONFIG_*=*) sym=${line%%=*} ;;
+		"# CONFIG_"*" is not set") sym=${line#\# }; sym=${sym%% *} ;;
+		*) continue ;;
+		esac
+		[ -n "${seen[$sym]:-}" ] && continue
+		seen[$sym]=1
 		case $line in
 		CONFIG_*=*)
 			sym=${line%%=*} val=${line#*=}
@@ -53,7 +62,7 @@ if [ ! -f "$out/.config" ] || [ "$(cat "$out/.coco-config" 2>/dev/null)" != "$wa
 			sym=${sym%% *}
 			grep -q "^$sym=" "$out/.config" && dropped+=("$line") ;;
 		esac
-	done < <(cat "${paths[@]}")
+	done < <(cat "${paths[@]}" | tac)
 	if [ ${#dropped[@]} -gt 0 ]; then
 		printf '  %s\n' "${dropped[@]}" >&2
 		die "[$flavour] the symbols above did not survive olddefconfig (typo or unmet dependency)"

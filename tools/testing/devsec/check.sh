@@ -33,6 +33,10 @@ sh_files=$(git ls-files 'tools/testing/devsec/*.sh' '.ci/run' 'tools/testing/dev
 r=$(rustfmt --config-path "$KSRC/.rustfmt.toml" --edition 2021 --check $rs_files 2>&1)
 point $? rustfmt_clean "$(echo "$r" | grep '^Diff in' | head -5)"
 
+# rustfmt leaves lines it cannot break; the kernel's limit is 100 columns.
+long=$(awk 'length > 100 { print FILENAME ":" FNR }' $rs_files | head -5)
+point $([ -z "$long" ]; echo $?) rust_lines_within_100_columns "$long"
+
 # Shell scripts parse (and pass shellcheck where it is installed).
 bad=""
 for f in $sh_files; do bash -n "$f" 2>/dev/null || bad+=" $f"; done

@@ -1,33 +1,434 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# devsec.sh: guest test suite for confidential device acceptance (KTAP).
-# Runs inside the test VM as root.
+# devsec.sh: guest test suite for confidential device acceptance.
+#
+# Runs inside the test VM as root and prints one KTAP document.  It drives
+# the sysfs ABI of the PCI TSM devsec path (tsm/lock, tsm/accept,
+# tsm/unlock) on the endpoints of the devsec_bus sample, through the
+# devsec_tsm sample, with the devsec_pci driver waiting in cc_probe().
+# Every case checks both the result (errno text, driver binding, TDISP
+# state) and that a failed operation changed nothing.
 
 set -u
 
-n=0
-plan=0
-results=()
+N=0
+OUT=()
+ok() { OUT+=("ok $((++N)) $1${2:+ # $2}"); }
+not_ok() { OUT+=("not ok $((++N)) $1"); [ -n "${2:-}" ] && OUT+=("# $2"); return 0; }
+skip() { OUT+=("ok $((++N)) $1 # SKIP $2"); }
+diag() { OUT+=("# $*"); }
+# result NAME COND_STATUS [DIAG]: a test point from a status.
+result() { if [ "$2" = 0 ]; then ok "$1"; else not_ok "$1" "${3:-}"; fi; }
 
-ok() { results+=("ok $((++n)) $1${2:+ # $2}"); }
-not_ok() { results+=("not ok $((++n)) $1${2:+ # $2}"); }
-skip() { results+=("ok $((++n)) $1 # SKIP $2"); }
-diag() { results+=("# $*"); }
+BDF=10000:01:00.0
+DBG=/sys/kernel/debug/devsec_bus
+DEFERRED=/sys/kernel/debug/devices_deferred
+TSM=
+OTHER_TSM=
 
-# check NAME CMD...: one test point from a command's exit status.
-check() {
-	local name=$1
-	shift
-	if "$@"; then ok "$name"; else not_ok "$name"; fi
+dev() { echo "/sys/bus/pci/devices/${1:-$BDF}"; }
+
+# wr FILE DATA: write DATA with one write(2); WERR is "" on success, else the
+# strerror text.  printf is a bash builtin, so the errno is the kernel's.
+wr() {
+	WERR=$({ printf '%b' "$2" >"$1"; } 2>&1) && WERR="" && return 0
+	WERR=${WERR##*: }
+	return 1
+}
+# expect_err NAME ERRTEXT FILE DATA [CHECK...]: the write must fail with
+# ERRTEXT and CHECK (a command, default state_is_pristine) must hold after.
+expect_err() {
+	local name=$1 want=$2 f=$3 d=$4
+	shift 4
+	if wr "$f" "$d"; then
+		not_ok "$name" "write of '$d' to $f succeeded, expected '$want'"
+	elif [ "$WERR" != "$want" ]; then
+		not_ok "$name" "got '$WERR', expected '$want'"
+	elif ! "${@:-state_is_pristine}"; then
+		not_ok "$name" "state changed: $(state_line)"
+	else
+		ok "$name"
+	fi
 }
 
-kver=$(uname -r)
+tdisp_state() { cat "$DBG/${1:-$BDF}/tdisp_state" 2>/dev/null || echo "?"; }
+accepted() { cat "$(dev "${1:-}")/tsm/accept" 2>/dev/null; }
+holder() { cat "$(dev "${1:-}")/tsm/lock" 2>/dev/null; }
+driver_of() { basename "$(readlink "$(dev "${1:-}")/driver" 2>/dev/null)" 2>/dev/null; }
+bound() { [ "$(driver_of "${1:-}")" = devsec_pci ]; }
+state_line() {
+	echo "lock='$(holder "${1:-}")' accept=$(accepted "${1:-}") driver='$(driver_of "${1:-}")' tdisp=$(tdisp_state "${1:-}")"
+}
+# Unlocked, not accepted, no driver, TDISP CONFIG_UNLOCKED.
+state_is_pristine() {
+	[ -z "$(holder "${1:-}")" ] && [ "$(accepted "${1:-}")" = 0 ] &&
+		[ -z "$(driver_of "${1:-}")" ] && [ "$(tdisp_state "${1:-}")" = CONFIG_UNLOCKED ]
+}
+# Locked by $TSM, not accepted, no driver, TDISP CONFIG_LOCKED.
+state_is_locked() {
+	[ "$(holder "${1:-}")" = "$TSM" ] && [ "$(accepted "${1:-}")" = 0 ] &&
+		[ -z "$(driver_of "${1:-}")" ] && [ "$(tdisp_state "${1:-}")" = CONFIG_LOCKED ]
+}
+# Locked, accepted, devsec_pci bound, TDISP RUN.
+state_is_running() {
+	[ "$(holder "${1:-}")" = "$TSM" ] && [ "$(accepted "${1:-}")" = 1 ] &&
+		bound "${1:-}" && [ "$(tdisp_state "${1:-}")" = RUN ]
+}
 
-# Environment the later cases rely on.
-check debugfs_devices_deferred_readable test -r /sys/kernel/debug/devices_deferred
-check modules_indexed test -s "/lib/modules/$kver/modules.dep"
+find_tsm() {
+	TSM= OTHER_TSM=
+	local t
+	for t in /sys/class/tsm/tsm*; do
+		[ -r "$t/pci_mode" ] || continue
+		if [ "$(cat "$t/pci_mode")" = devsec ]; then
+			if [ -z "$TSM" ]; then TSM=${t##*/}; else OTHER_TSM=${t##*/}; fi
+		fi
+	done
+	[ -n "$TSM" ]
+}
+
+# Bind devsec_pci through driver_override; it defers until accepted.
+override() {
+	echo devsec_pci >"$(dev "${1:-}")/driver_override"
+	echo "${1:-$BDF}" >/sys/bus/pci/drivers_probe 2>/dev/null
+	return 0
+}
+lock() { wr "$(dev "${1:-}")/tsm/lock" "$TSM"; }
+accept() { wr "$(dev "${1:-}")/tsm/accept" 1; }
+unlock() { wr "$(dev "${1:-}")/tsm/unlock" "$TSM"; }
+fault() { echo "$2" >"$DBG/$1/fault"; }
+probe_attempts() { cat /sys/module/devsec_pci/parameters/probe_attempts 2>/dev/null || echo 0; }
+
+# Return a device to unlocked/unaccepted/unbound whatever happened.
+reset_dev() {
+	local b=${1:-$BDF}
+	[ -w "$DBG/$b/fault" ] && fault "$b" none
+	[ -n "$(holder "$b")" ] && unlock "$b"
+	[ -e "$(dev "$b")/driver" ] && echo "$b" >"$(dev "$b")/driver/unbind"
+	[ "$(tdisp_state "$b")" = CONFIG_UNLOCKED ] || diag "reset $b: $(state_line "$b")"
+	return 0
+}
+
+load_all() {
+	modprobe devsec_bus "$@" && modprobe devsec_tsm && modprobe devsec_pci && find_tsm
+}
+unload_all() {
+	rmmod devsec_pci devsec_tsm devsec_bus 2>/dev/null
+	! lsmod | grep -q '^devsec_'
+}
+
+cycle() { # one full life cycle on $1, each step verified
+	local b=${1:-$BDF}
+	override "$b"
+	lock "$b" || { diag "lock: $WERR"; return 1; }
+	state_is_locked "$b" || { diag "after lock: $(state_line "$b")"; return 1; }
+	accept "$b" || { diag "accept: $WERR"; return 1; }
+	state_is_running "$b" || { diag "after accept: $(state_line "$b")"; return 1; }
+	unlock "$b" || { diag "unlock: $WERR"; return 1; }
+	[ -z "$(holder "$b")" ] && [ "$(accepted "$b")" = 0 ] && ! bound "$b" &&
+		[ "$(tdisp_state "$b")" = CONFIG_UNLOCKED ] ||
+		{ diag "after unlock: $(state_line "$b")"; return 1; }
+}
+
+#
+# Set-up
+#
+if ! modinfo devsec_bus >/dev/null 2>&1; then
+	skip devsec_samples "devsec samples not built (CONFIG_SAMPLES_DEVSEC)"
+	echo "KTAP version 1"
+	echo "1..$N"
+	printf '%s\n' "${OUT[@]}"
+	exit 0
+fi
+
+load_all
+result modules_load $? "$(lsmod | grep devsec)"
+result tsm_pci_mode_devsec "$([ -n "$TSM" ]; echo $?)" "no /sys/class/tsm/tsm*/pci_mode reads devsec"
+D=$(dev)
+result endpoint_enumerated "$([ "$(cat "$D/vendor" 2>/dev/null)" = 0x1b36 ] &&
+	[ "$(cat "$D/device" 2>/dev/null)" = 0x0d5c ]; echo $?)" "vendor/device $(cat "$D/vendor" "$D/device" 2>&1)"
+result tsm_attr_modes "$([ "$(stat -c %a "$D/tsm/lock")" = 600 ] &&
+	[ "$(stat -c %a "$D/tsm/accept")" = 600 ] &&
+	[ "$(stat -c %a "$D/tsm/unlock")" = 200 ]; echo $?)" "$(ls -l "$D/tsm/" 2>&1 | paste -sd' ')"
+result initial_state_unlocked "$(state_is_pristine; echo $?)" "$(state_line)"
+
+#
+# Deferral: the driver waits in cc_probe() and says why.
+#
+override
+result deferral_driver_not_bound "$(! bound; echo $?)" "$(state_line)"
+grep "^$BDF" "$DEFERRED" | grep -q "TEE acceptance pending"
+result deferral_reason_recorded $? "$(cat "$DEFERRED")"
+result deferral_accept_reads_0 "$([ "$(accepted)" = 0 ]; echo $?)"
+
+#
+# Life cycle, three times.
+#
+for i in 1 2 3; do
+	cycle
+	result "lifecycle_cycle_$i" $?
+done
+# Binding without further user action: accept alone bound the driver (cycle
+# checks bound right after the accept write returned).
+override
+lock && accept
+grep -q "^$BDF" "$DEFERRED"
+result accept_removes_deferral "$([ $? != 0 ] && state_is_running; echo $?)" "$(state_line)"
+reset_dev
+
+#
+# Bad input to tsm/lock: clean errno, nothing changes.
+#
+L=$D/tsm/lock
+expect_err lock_empty_string "Invalid argument" "$L" ""
+expect_err lock_tsm_without_number "Invalid argument" "$L" "tsm"
+expect_err lock_negative_id "Invalid argument" "$L" "tsm-1"
+expect_err lock_unknown_tsm "No such device or address" "$L" "tsm999"
+expect_err lock_4096_bytes_junk "Invalid argument" "$L" "$(head -c 4096 /dev/zero | tr '\0' 'x')"
+expect_err lock_non_utf8 "Invalid argument" "$L" '\xff\xfe\x80'
+expect_err lock_trailing_garbage "Invalid argument" "$L" "${TSM}garbage"
+expect_err lock_trailing_word "Invalid argument" "$L" "$TSM x"
+link_tsm=
+for t in /sys/class/tsm/tsm*; do
+	[ "$(cat "$t/pci_mode" 2>/dev/null)" = link ] && link_tsm=${t##*/}
+done
+if [ -n "$link_tsm" ]; then
+	expect_err lock_link_mode_tsm "No such device or address" "$L" "$link_tsm"
+else
+	skip lock_link_mode_tsm "no link-mode TSM registered in this guest"
+fi
+
+#
+# Bad input to tsm/accept and tsm/unlock.
+#
+A=$D/tsm/accept
+U=$D/tsm/unlock
+expect_err accept_before_lock "No such device or address" "$A" "1"
+expect_err unlock_when_not_locked "No such device or address" "$U" "$TSM"
+lock
+expect_err lock_twice "Device or resource busy" "$L" "$TSM" state_is_locked
+expect_err accept_zero "Invalid argument" "$A" "0" state_is_locked
+expect_err accept_no "Invalid argument" "$A" "no" state_is_locked
+expect_err accept_maybe "Invalid argument" "$A" "maybe" state_is_locked
+expect_err unlock_other_tsm_name "Invalid argument" "$U" "tsm999" state_is_locked
+expect_err unlock_garbage "Invalid argument" "$U" "${TSM}x" state_is_locked
+# Accepting twice is a no-op: still one driver, still RUN.
+override
+accept
+a1=$(probe_attempts)
+accept
+result accept_again_is_noop "$([ $? = 0 ] && state_is_running && [ "$(probe_attempts)" = "$a1" ]; echo $?)" \
+	"$(state_line) attempts $a1 -> $(probe_attempts)"
+reset_dev
+
+#
+# A driver bound before acceptance (pci-stub ignores acceptance): lock and
+# accept must refuse with EBUSY and change nothing.
+#
+if [ -d /sys/bus/pci/drivers/pci-stub ]; then
+	echo pci-stub >"$D/driver_override"
+	echo "$BDF" >/sys/bus/pci/drivers_probe
+	stub_bound() { [ "$(driver_of)" = pci-stub ] && [ -z "$(holder)" ] && [ "$(accepted)" = 0 ]; }
+	expect_err lock_with_driver_bound "Device or resource busy" "$L" "$TSM" stub_bound
+	echo "$BDF" >"$D/driver/unbind"
+	lock
+	echo "$BDF" >/sys/bus/pci/drivers_probe
+	stub_locked() { [ "$(driver_of)" = pci-stub ] && [ "$(holder)" = "$TSM" ] && [ "$(accepted)" = 0 ]; }
+	expect_err accept_with_driver_bound "Device or resource busy" "$A" "1" stub_locked
+	reset_dev
+	echo >"$D/driver_override"
+else
+	skip lock_with_driver_bound "pci-stub not available"
+	skip accept_with_driver_bound "pci-stub not available"
+fi
+
+#
+# Permissions: an unprivileged user can neither write nor read the files.
+#
+unpriv() { su -s /bin/sh nobody -c "$1" >/dev/null 2>&1; }
+unpriv "echo $TSM > $L"
+result unprivileged_lock_denied "$([ $? != 0 ] && state_is_pristine; echo $?)" "$(state_line)"
+lock
+unpriv "echo 1 > $A"
+result unprivileged_accept_denied "$([ $? != 0 ] && state_is_locked; echo $?)" "$(state_line)"
+unpriv "echo $TSM > $U"
+result unprivileged_unlock_denied "$([ $? != 0 ] && state_is_locked; echo $?)" "$(state_line)"
+unpriv "cat $L"
+result unprivileged_read_denied "$([ $? != 0 ]; echo $?)"
+reset_dev
+
+#
+# Faults injected into the device: accept fails with a specific errno, the
+# device is not accepted, the driver does not bind; afterwards a normal
+# cycle works again.
+#
+fault_case() { # fault_case NAME FAULT ERRTEXT
+	override
+	lock || { not_ok "$1" "lock failed: $WERR"; reset_dev; return; }
+	fault "$BDF" "$2"
+	if accept; then
+		not_ok "$1" "accept succeeded despite fault $2: $(state_line)"
+	elif [ "$WERR" != "$3" ]; then
+		not_ok "$1" "accept failed with '$WERR', expected '$3'"
+	elif [ "$(accepted)" != 0 ] || bound; then
+		not_ok "$1" "device accepted or bound after failed accept: $(state_line)"
+	else
+		ok "$1"
+	fi
+	fault "$BDF" none
+	reset_dev
+}
+fault_case fault_report_range_mismatch report_range "Invalid argument"
+fault_case fault_report_range_count report_count "Invalid argument"
+fault_case fault_report_truncated report_truncated "Protocol error"
+fault_case fault_start_bad_nonce bad_nonce "Permission denied"
+fault_case fault_forced_error error "Input/output error"
+fault_case fault_doe_busy doe_busy "Device or resource busy"
+fault_case fault_doe_timeout doe_timeout "Connection timed out"
+cycle
+result fault_cleared_cycle_works $?
+
+# A BAR rewritten while CONFIG_LOCKED puts the interface in ERROR and the
+# accept fails; restoring the BAR and unlocking recovers.
+override
+lock
+bar=$(dd if="$D/config" bs=4 skip=4 count=1 2>/dev/null | od -An -tx1 | tr -d ' \n')
+printf '\x00\x00\x00\x00' | dd of="$D/config" bs=4 seek=4 count=1 conv=notrunc 2>/dev/null
+st=$(tdisp_state)
+accept
+rc=$?
+printf "$(echo "$bar" | sed 's/../\\x&/g')" | dd of="$D/config" bs=4 seek=4 count=1 conv=notrunc 2>/dev/null
+result bar_rewrite_while_locked_errors "$([ "$st" = ERROR ] && [ $rc != 0 ] && [ "$(accepted)" = 0 ] && ! bound; echo $?)" \
+	"tdisp after BAR write: $st, accept rc $rc ($WERR)"
+reset_dev
+cycle
+result bar_restored_cycle_works $?
+
+# ERROR while RUN: the device stays accepted until the next TSM operation
+# (the TSM has no asynchronous notification); unlock then unbinds, rejects
+# and stops the interface, and the device can be locked and accepted again.
+override
+lock && accept
+fault "$BDF" error
+st=$(tdisp_state)
+unlock
+result error_while_run_unlock_recovers "$([ "$st" = ERROR ] && [ "$(accepted)" = 0 ] && ! bound &&
+	[ "$(tdisp_state)" = CONFIG_UNLOCKED ]; echo $?)" "error state '$st', after unlock: $(state_line)"
+cycle
+result error_while_run_then_cycle_works $?
+
+#
+# Module order and removal while locked/accepted.
+#
+override
+lock && accept
+rmmod devsec_tsm
+rc=$?
+# With no devsec TSM left the tsm/ files are hidden.
+result rmmod_tsm_while_accepted "$([ $rc = 0 ] && ! bound && [ "$(tdisp_state)" = CONFIG_UNLOCKED ] &&
+	[ ! -e "$D/tsm/lock" ]; echo $?)" "rc $rc, $(state_line), $(ls "$D/tsm" 2>&1 | paste -sd' ')"
+modprobe devsec_tsm && find_tsm
+override
+lock
+rmmod devsec_tsm
+result rmmod_tsm_while_locked "$([ $? = 0 ] && [ "$(tdisp_state)" = CONFIG_UNLOCKED ]; echo $?)" "$(state_line)"
+modprobe devsec_tsm && find_tsm
+override
+lock && accept
+rmmod devsec_bus
+result rmmod_bus_while_accepted "$([ $? = 0 ] && [ ! -e "$D" ]; echo $?)"
+modprobe devsec_bus && sleep 0.2
+cycle
+result bus_reload_cycle_works $?
+unload_all
+result unload_all_modules $?
+modprobe devsec_tsm && modprobe devsec_pci && modprobe devsec_bus && find_tsm
+cycle
+result tsm_first_load_order_cycle_works $?
+
+# Surprise removal of an accepted endpoint.
+override
+lock && accept
+echo 1 >"$DBG/$BDF/remove"
+result surprise_removal_while_accepted "$([ ! -e "$D" ] && ! lsmod | grep -q '^devsec_bus.* -1'; echo $?)"
+rmmod devsec_bus && modprobe devsec_bus && sleep 0.2
+result surprise_removal_bus_reload "$([ -e "$D" ] && state_is_pristine; echo $?)" "$(state_line)"
+
+#
+# Concurrency: four writers race lock/accept/unlock/bind/unbind on one
+# device for 10 s; afterwards the invariant holds and a cycle still works.
+#
+override
+racer() {
+	local end=$(($(date +%s) + 10))
+	while [ "$(date +%s)" -lt "$end" ]; do
+		case $1 in
+		0) printf '%s' "$TSM" >"$D/tsm/lock" ;;
+		1) printf 1 >"$D/tsm/accept" ;;
+		2) printf '%s' "$TSM" >"$D/tsm/unlock" ;;
+		3) echo "$BDF" >/sys/bus/pci/drivers_probe; echo "$BDF" >/sys/bus/pci/drivers/devsec_pci/unbind ;;
+		esac 2>/dev/null
+		# invariant sampled while racing: accepted => locked and RUN
+		if [ "$1" = 0 ] && [ "$(accepted)" = 1 ]; then
+			h=$(holder)
+			[ -n "$h" ] || echo "violation: accepted but not locked" >>/tmp/race.err
+		fi
+	done
+}
+rm -f /tmp/race.err
+for r in 0 1 2 3; do racer $r & done
+wait
+inv=0
+if [ "$(accepted)" = 1 ]; then
+	[ -n "$(holder)" ] && [ "$(tdisp_state)" = RUN ] || inv=1
+fi
+bound && [ "$(accepted)" != 1 ] && inv=1
+[ -s /tmp/race.err ] && inv=1
+result concurrent_writers_invariant "$inv" "$(state_line) $(head -3 /tmp/race.err 2>/dev/null)"
+reset_dev
+cycle
+result concurrent_writers_then_cycle_works $?
+
+#
+# Scale: 64 endpoints, all accepted and bound, then all unlocked.
+#
+rmmod devsec_bus && modprobe devsec_bus endpoints=64 && sleep 0.5
+bdfs=$(ls -d /sys/bus/pci/devices/10000:01:* 2>/dev/null | xargs -n1 basename)
+n=$(echo "$bdfs" | grep -c .)
+result scale_64_endpoints_enumerated "$([ "$n" = 64 ]; echo $?)" "found $n"
+for b in $bdfs; do override "$b"; done
+# Re-probe cost: all 64 deferred; accepting one probes that one device once.
+b0=$(echo "$bdfs" | head -1)
+a0=$(probe_attempts)
+lock "$b0" && accept "$b0"
+a1=$(probe_attempts)
+result accept_probes_one_device_once "$([ $((a1 - a0)) -ge 1 ] && bound "$b0"; echo $?)" \
+	"probe attempts for the accept: $((a1 - a0))"
+diag "probe attempts during one accept with 63 other devices deferred: $((a1 - a0))"
+t0=$(date +%s%N)
+for b in $bdfs; do [ "$b" = "$b0" ] || { lock "$b" && accept "$b"; }; done
+t1=$(date +%s%N)
+nb=0
+for b in $bdfs; do bound "$b" && nb=$((nb + 1)); done
+result scale_64_all_bound "$([ "$nb" = 64 ]; echo $?)" "bound $nb of 64"
+diag "lock+accept of 63 endpoints: $(((t1 - t0) / 1000000)) ms"
+for b in $bdfs; do unlock "$b"; done
+nb=0
+for b in $bdfs; do { bound "$b" || [ "$(accepted "$b")" != 0 ]; } && nb=$((nb + 1)); done
+result scale_64_all_unlocked "$([ "$nb" = 0 ]; echo $?)" "$nb still bound or accepted"
+rmmod devsec_bus && modprobe devsec_bus
+
+unload_all
+result final_unload "$?"
+
+if [ -w /sys/kernel/debug/kmemleak ]; then
+	echo scan >/sys/kernel/debug/kmemleak
+	echo scan >/sys/kernel/debug/kmemleak
+	leaks=$(grep -c 'unreferenced object' /sys/kernel/debug/kmemleak)
+	result kmemleak_clean "$([ "$leaks" = 0 ]; echo $?)" "$leaks unreferenced objects"
+fi
 
 echo "KTAP version 1"
-echo "1..${#results[@]}"
-printf '%s\n' "${results[@]}"
+echo "1..$N"
+printf '%s\n' "${OUT[@]}"

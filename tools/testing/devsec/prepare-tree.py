@@ -87,10 +87,15 @@ def main():
     if not os.path.isfile(os.path.join(ksrc, ".coco-prepared")):
         print(f"==> creating prepared tree {ksrc}", file=sys.stderr)
         tmp = ksrc + ".tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(ksrc, ignore_errors=True)
-        os.makedirs(os.path.dirname(ksrc), exist_ok=True)
-        if subprocess.run(["cp", "-a", pristine, tmp]).returncode:
+        for old_tree in (tmp, ksrc):
+            if os.path.islink(old_tree):
+                os.remove(old_tree)
+            shutil.rmtree(old_tree, ignore_errors=True)
+        os.makedirs(tmp)
+        # Copy the contents: the pristine path may be a symlink to a shared
+        # tree, which must never be modified through the copy.
+        if subprocess.run(["cp", "-a", os.path.join(os.path.realpath(pristine), "."),
+                           tmp]).returncode:
             shutil.rmtree(tmp, ignore_errors=True)
             die(f"copying {pristine} failed (disk full?)")
         os.remove(os.path.join(tmp, ".complete"))
