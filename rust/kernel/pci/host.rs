@@ -263,17 +263,20 @@ impl<T: ConfigSpace> HostBridge<T> {
     /// `window` and adds the devices found.
     ///
     /// `parent`, if any, becomes the parent device of the host bridge in sysfs.
-    pub fn new(
+    pub fn new<E>(
         parent: Option<&device::Device>,
         busnr: u8,
         window: MemWindow,
-        data: impl PinInit<T, Error>,
-    ) -> Result<Self> {
+        data: impl PinInit<T, E>,
+    ) -> Result<Self>
+    where
+        Error: From<E>,
+    {
         let inner = KBox::pin_init(
             try_pin_init!(Inner {
                 sysdata: Opaque::zeroed(),
                 data <- data,
-            }),
+            }? E),
             GFP_KERNEL,
         )?;
 
