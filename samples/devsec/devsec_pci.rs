@@ -56,7 +56,7 @@ impl pci::Driver for DevsecPci {
 
         pdev.enable_device_mem()?;
         let bar0 = pdev.iomap_region(0, c"devsec_pci").inspect_err(|err| {
-            dev_err!(pdev, "cannot map BAR0: {:?}\n", err);
+            dev_err!(pdev, "cannot map BAR0: {}\n", err.to_errno());
         })?;
 
         pr_info!("{} accepted, BAR0 mapped, running\n", pdev.as_ref().name());

@@ -27,28 +27,31 @@
 //! Every failure is logged with `dev_err` naming the message and the cause, and returned to
 //! the sysfs writer as:
 //!
-//! | cause                                                          | errno           |
-//! |----------------------------------------------------------------|-----------------|
-//! | no CMA/SPDM DOE mailbox                                        | `ENODEV`        |
-//! | DOE: no answer within the DOE timeout (one second)             | `ETIMEDOUT`     |
-//! | DOE: mailbox busy                                              | `EBUSY`         |
-//! | DOE: mailbox error, wrong object type, device gone             | `EIO`           |
-//! | malformed, oversized or unexpected response, wrong interface ID, all-zero nonce | `EPROTO` |
-//! | interface report malformed (truncated, inconsistent portions, too large) | `EPROTO` |
-//! | TDISP 1.0 not offered; TDISP_ERROR VERSION_MISMATCH            | `EPROTONOSUPPORT` |
-//! | a required request or lock flag not supported; TDISP_ERROR UNSUPPORTED_REQUEST | `EOPNOTSUPP` |
-//! | interface report does not match the BARs, or lacks NO_UPDATE_AFTER_LOCK | `EINVAL` |
-//! | TDISP_ERROR INVALID_REQUEST                                    | `EINVAL`        |
-//! | TDISP_ERROR BUSY                                               | `EBUSY`         |
-//! | TDISP_ERROR INVALID_INTERFACE_STATE, interface in ERROR        | `EIO`           |
-//! | TDISP_ERROR INVALID_INTERFACE_STATE, any other state           | `EBUSY`         |
-//! | TDISP_ERROR INVALID_INTERFACE                                  | `ENODEV`        |
-//! | TDISP_ERROR INVALID_NONCE                                      | `EACCES`        |
-//! | TDISP_ERROR INSUFFICIENT_ENTROPY                               | `EAGAIN`        |
-//! | TDISP_ERROR INVALID_DEVICE_CONFIGURATION                       | `ENXIO`         |
-//! | TDISP_ERROR UNSPECIFIED or unknown code                        | `EIO`           |
-//! | state after START is ERROR                                     | `EIO`           |
-//! | state after START is neither RUN nor ERROR                     | `EPROTO`        |
+//! | cause                                                         | errno             |
+//! |---------------------------------------------------------------|-------------------|
+//! | no CMA/SPDM DOE mailbox                                       | `ENODEV`          |
+//! | DOE: no answer within the DOE timeout (one second)            | `ETIMEDOUT`       |
+//! | DOE: mailbox busy                                             | `EBUSY`           |
+//! | DOE: mailbox error, wrong object type, device gone            | `EIO`             |
+//! | response malformed, oversized, of another type or interface   | `EPROTO`          |
+//! | all-zero start nonce                                          | `EPROTO`          |
+//! | interface report malformed (truncated, inconsistent portions) | `EPROTO`          |
+//! | interface report does not match the BARs                      | `EINVAL`          |
+//! | interface report lacks NO_UPDATE_AFTER_LOCK                   | `EINVAL`          |
+//! | TDISP 1.0 not offered, or TDISP_ERROR VERSION_MISMATCH        | `EPROTONOSUPPORT` |
+//! | a needed request or lock flag not supported                   | `EOPNOTSUPP`      |
+//! | TDISP_ERROR UNSUPPORTED_REQUEST                               | `EOPNOTSUPP`      |
+//! | TDISP_ERROR INVALID_REQUEST                                   | `EINVAL`          |
+//! | TDISP_ERROR BUSY                                              | `EBUSY`           |
+//! | TDISP_ERROR INVALID_INTERFACE_STATE, interface in ERROR       | `EIO`             |
+//! | TDISP_ERROR INVALID_INTERFACE_STATE, other state              | `EBUSY`           |
+//! | TDISP_ERROR INVALID_INTERFACE                                 | `ENODEV`          |
+//! | TDISP_ERROR INVALID_NONCE                                     | `EACCES`          |
+//! | TDISP_ERROR INSUFFICIENT_ENTROPY                              | `EAGAIN`          |
+//! | TDISP_ERROR INVALID_DEVICE_CONFIGURATION                      | `ENXIO`           |
+//! | TDISP_ERROR UNSPECIFIED or an unknown code                    | `EIO`             |
+//! | state after START is ERROR                                    | `EIO`             |
+//! | state after START is neither RUN nor ERROR                    | `EPROTO`          |
 //!
 //! There is no SPDM secure session (see `tdisp.rs`): the sample shows the acceptance flow, it
 //! does not authenticate the device.
@@ -200,7 +203,7 @@ fn tdisp_errno(code: u32, data: u32) -> Error {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Doe(err) => write!(f, "DOE exchange failed ({err:?})"),
+            Self::Doe(err) => write!(f, "DOE exchange failed ({})", err.to_errno()),
             Self::Oversized => write!(f, "response longer than any TDISP message"),
             Self::TooManyRounds => write!(
                 f,
@@ -493,9 +496,9 @@ impl tsm::DevsecTsm for DevsecTsm {
             // The cause is logged already; the function may have been removed.
             Err(err) => dev_warn!(
                 pdev,
-                "TDISP interface {:#x} not stopped ({:?}), releasing it anyway\n",
+                "TDISP interface {:#x} not stopped ({}), releasing it anyway\n",
                 ctx.requester.function_id(),
-                err
+                err.to_errno()
             ),
         }
     }
