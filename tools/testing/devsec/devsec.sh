@@ -98,7 +98,11 @@ lock() { wr "$(dev "${1:-}")/tsm/lock" "$TSM"; }
 accept() { wr "$(dev "${1:-}")/tsm/accept" 1; }
 unlock() { wr "$(dev "${1:-}")/tsm/unlock" "$TSM"; }
 fault() { echo "$2" >"$DBG/$1/fault"; }
-probe_attempts() { cat /sys/module/devsec_pci/parameters/probe_attempts 2>/dev/null || echo 0; }
+# Probe calls of devsec_pci, deferred ones included (Rust module parameters
+# are not exposed in sysfs, so the driver publishes the counter in debugfs).
+probe_attempts() { cat /sys/kernel/debug/devsec_pci/probe_attempts 2>/dev/null || echo -1; }
+# Lines "devsec_pci: <bdf> accepted, BAR0 mapped, running" in the kernel log.
+running_msgs() { dmesg | grep -c "devsec_pci: ${1:-$BDF} accepted, BAR0 mapped, running"; }
 
 # Return a device to unlocked/unaccepted/unbound whatever happened.
 reset_dev() {
@@ -134,8 +138,163 @@ cycle() { # one full life cycle on $1, each step verified
 #
 # Set-up
 #
-if ! grep -q '/devsec_bus.ko' "/lib/modules/$(uname -r)/modules.dep" 2>/dev/null; then
+# have_module NAME: NAME.ko is installed (busybox modinfo succeeds for anything).
+have_module() { grep -q "/$1\.ko" "/lib/modules/$(uname -r)/modules.dep" 2>/dev/null; }
+if ! have_module devsec_bus; then
 	skip devsec_samples "devsec samples not built (CONFIG_SAMPLES_DEVSEC)"
+	echo "KTAP version 1"
+	echo "1..$N"
+	printf '%s\n' "${OUT[@]}"
+	exit 0
+fi
+
+#
+# devsec_bus on its own: enumeration, config space, DOE, debugfs, removal.
+#
+# bus_window: "start end" (hex) of the BAR window devsec_bus claimed.
+bus_window() {
+	sed -n 's/^ *\([0-9a-f]*\)-\([0-9a-f]*\) : devsec_bus$/\1 \2/p' /proc/iomem | head -n1
+}
+bus_count() { ls -d /sys/bus/pci/devices/10000:01:* 2>/dev/null | grep -c .; }
+# cfg_dword DEV OFFSET: a config space dword read through sysfs, as 0x%08x.
+cfg_dword() {
+	local b
+	b=$(od -An -tx1 -j "$2" -N4 "$1/config" | tr -d ' \n')
+	[ ${#b} = 8 ] && echo "0x${b:6:2}${b:4:2}${b:2:2}${b:0:2}"
+}
+# bar0_ok DEV: BAR0 is a 16 KiB 64-bit memory BAR inside the devsec_bus window.
+bar0_ok() {
+	local start end flags w
+	read -r start end flags <"$1/resource" || return 1
+	w=($(bus_window))
+	[ ${#w[@]} = 2 ] || return 1
+	((start != 0 && end - start + 1 == 0x4000)) || return 1
+	((flags & 0x200 && flags & 0x100000)) || return 1 # IORESOURCE_MEM, IORESOURCE_MEM_64
+	((start >= 0x${w[0]} && end <= 0x${w[1]}))
+}
+# PCIe capability at 0x40: RC integrated endpoint with DEVCAP.TEE; the extended
+# list starts with DOE at 0x100, followed by IDE at 0x180; 4 KiB config space.
+bus_caps_ok() {
+	local d=$1 exp devcap doe ide
+	[ "$(stat -c %s "$d/config")" = 4096 ] || return 1
+	exp=$(cfg_dword "$d" $((0x40))) && devcap=$(cfg_dword "$d" $((0x44))) &&
+		doe=$(cfg_dword "$d" $((0x100))) && ide=$(cfg_dword "$d" $((0x180))) || return 1
+	(( (exp & 0xff) == 0x10 && (exp >> 20 & 0xf) == 9 && devcap & 0x40000000 )) || return 1
+	(( (doe & 0xffff) == 0x2e && doe >> 20 == 0x180 && (ide & 0xffff) == 0x30 ))
+}
+# cfg_wr DEV OFFSET VALUE: one config space dword write through sysfs.
+cfg_wr() {
+	local v=$(printf '%08x' "$3")
+	printf "\\x${v:6:2}\\x${v:4:2}\\x${v:2:2}\\x${v:0:2}" |
+		dd of="$1/config" bs=4 seek=$(($2 / 4)) count=1 conv=notrunc 2>/dev/null
+}
+# Drive the DOE mailbox at 0x100 by hand, as drivers/pci/doe.c does: a TDISP
+# GET_DEVICE_INTERFACE_STATE for interface 0x100 (bus 1, devfn 0) in an SPDM
+# VENDOR_DEFINED_REQUEST in a CMA/SPDM data object; then a malformed object
+# (length 3, two dwords sent) must set ERROR, which ABORT clears.
+bus_doe_by_hand() {
+	local d=$1 w rsp=() st i
+	st=$(cfg_dword "$d" $((0x10c))) && ((st == 0)) || { diag "DOE status $st before"; return 1; }
+	for w in 0x00010001 9 0x0000fe12 0x01020003 0x01001100 0x00008510 0x00000100 0 0; do
+		cfg_wr "$d" $((0x110)) $w || return 1
+	done
+	cfg_wr "$d" $((0x108)) 0x80000000 || return 1
+	st=$(cfg_dword "$d" $((0x10c))) && ((st == 0x80000000)) || { diag "DOE status $st after GO"; return 1; }
+	for i in $(seq 10); do
+		rsp+=("$(cfg_dword "$d" $((0x114)))") && cfg_wr "$d" $((0x114)) 0 || return 1
+	done
+	st=$(cfg_dword "$d" $((0x10c))) && ((st == 0)) || { diag "DOE status $st after read"; return 1; }
+	# DOE header (PCI-SIG CMA, 10 dwords); SPDM 0x7e; TDISP 1.0 DEVICE_INTERFACE_STATE
+	# (0x05) for interface 0x100; state CONFIG_UNLOCKED (0).
+	[ "${rsp[*]}" = "0x00010001 0x0000000a 0x00007e12 0x01020003 0x01001200 0x00000510 0x00000100 0x00000000 0x00000000 0x00000000" ] ||
+		{ diag "response ${rsp[*]}"; return 1; }
+	cfg_wr "$d" $((0x110)) 0x00010001 && cfg_wr "$d" $((0x110)) 3 && cfg_wr "$d" $((0x108)) 0x80000000 || return 1
+	st=$(cfg_dword "$d" $((0x10c))) && ((st == 4)) || { diag "DOE status $st after bad object"; return 1; }
+	cfg_wr "$d" $((0x108)) 1 || return 1
+	st=$(cfg_dword "$d" $((0x10c))) && ((st == 0)) || { diag "DOE status $st after ABORT"; return 1; }
+}
+bus_faults_ok() {
+	local f=$DBG/$BDF/fault st
+	[ "$(cat "$f")" = none ] || { diag "fault reads '$(cat "$f")'"; return 1; }
+	fault "$BDF" report_range && fault "$BDF" bad_nonce || return 1
+	[ "$(cat "$f")" = "report_range bad_nonce" ] || { diag "fault reads '$(cat "$f")'"; return 1; }
+	wr "$f" bogus && return 1
+	[ "$WERR" = "Invalid argument" ] || { diag "bogus fault: '$WERR'"; return 1; }
+	fault "$BDF" doe_busy || return 1
+	st=$(cfg_dword "$(dev)" $((0x10c))) && ((st & 1)) || { diag "DOE status $st"; return 1; }
+	fault "$BDF" none || return 1
+	st=$(cfg_dword "$(dev)" $((0x10c))) && ((st == 0)) || { diag "DOE status $st"; return 1; }
+	[ "$(cat "$f")" = none ] || return 1
+	fault "$BDF" error && [ "$(tdisp_state)" = ERROR ]
+}
+bus_remove_ok() {
+	wr "$DBG/$BDF/remove" 1 && [ ! -e "$(dev)" ] || return 1
+	# Gone for good: a rescan does not bring it back, a second removal fails.
+	echo 1 >/sys/bus/pci/rescan
+	[ ! -e "$(dev)" ] || return 1
+	! wr "$DBG/$BDF/remove" 1 && [ "$WERR" = "No such device" ]
+}
+bus_unloaded() {
+	[ ! -e "$(dev)" ] && [ ! -e "$DBG" ] && [ -z "$(bus_window)" ] &&
+		! grep -q '^devsec_bus ' /proc/modules
+}
+# bus_many N LAST: N endpoints up to LAST, each with its own BAR0 in the window
+# and the CMA/SPDM feature found by the DOE core.
+bus_many() {
+	local d starts=() n=0
+	[ "$(bus_count)" = "$1" ] && [ -e "$(dev "$2")" ] || { diag "$(bus_count) endpoints"; return 1; }
+	for d in /sys/bus/pci/devices/10000:01:*; do
+		bar0_ok "$d" && [ -e "$d/doe_features/0001:01" ] || { diag "${d##*/}: $(cat "$d/resource" | head -1)"; return 1; }
+		starts+=("$(cut -d' ' -f1 "$d/resource" | head -n1)")
+		n=$((n + 1))
+	done
+	[ "$(printf '%s\n' "${starts[@]}" | sort -u | wc -l)" = "$n" ]
+}
+bus_cycle() {
+	local i
+	for i in 1 2 3; do
+		modprobe devsec_bus endpoints=4 && [ "$(bus_count)" = 4 ] &&
+			rmmod devsec_bus && bus_unloaded || return 1
+	done
+}
+
+modprobe devsec_bus
+result bus_modprobe $?
+D=$(dev)
+result bus_ep0_present "$([ -d "$D" ]; echo $?)" "$(ls /sys/bus/pci/devices | paste -sd' ')"
+result bus_ep0_ids "$([ "$(cat "$D/vendor")" = 0x1b36 ] && [ "$(cat "$D/device")" = 0x0d5c ] &&
+	[ "$(cat "$D/class")" = 0xff0000 ]; echo $?)" "$(cat "$D/vendor" "$D/device" "$D/class" 2>&1 | paste -sd' ')"
+bar0_ok "$D"
+result bus_ep0_bar0_16k_in_window $? "$(head -1 "$D/resource") window $(bus_window)"
+bus_caps_ok "$D"
+result bus_ep0_pcie_tee_doe_ide $?
+result bus_ep0_doe_cma_discovered "$([ -e "$D/doe_features/0001:01" ]; echo $?)" "$(ls "$D/doe_features" 2>&1 | paste -sd' ')"
+result bus_ep0_tdisp_unlocked "$([ "$(tdisp_state)" = CONFIG_UNLOCKED ]; echo $?)" "$(tdisp_state)"
+bus_doe_by_hand "$D"
+result bus_ep0_doe_mailbox_tdisp $?
+bus_faults_ok
+result bus_ep0_faults $?
+bus_remove_ok
+result bus_ep0_surprise_remove $? "$WERR"
+rmmod devsec_bus
+result bus_rmmod $?
+bus_unloaded
+result bus_unloaded_clean $? "$(grep devsec /proc/iomem /proc/modules)"
+modprobe devsec_bus endpoints=0 2>/dev/null || modprobe devsec_bus endpoints=257 2>/dev/null
+result bus_endpoints_out_of_range "$([ $? != 0 ] && bus_unloaded; echo $?)"
+modprobe devsec_bus endpoints=64 && bus_many 64 10000:01:1f.1
+result bus_endpoints_64 $?
+rmmod devsec_bus
+modprobe devsec_bus endpoints=256 && bus_many 256 10000:01:1f.7
+result bus_endpoints_256 $?
+rmmod devsec_bus
+bus_cycle
+result bus_load_unload_cycle $?
+dmesg | grep -E 'DOE: .*(failed|timed out|busy|expected)'
+result bus_no_doe_errors "$([ $? != 0 ]; echo $?)"
+
+if ! have_module devsec_tsm || ! have_module devsec_pci; then
+	skip devsec_acceptance "devsec_tsm or devsec_pci not built"
 	echo "KTAP version 1"
 	echo "1..$N"
 	printf '%s\n' "${OUT[@]}"
@@ -156,7 +315,10 @@ result initial_state_unlocked "$(state_is_pristine; echo $?)" "$(state_line)"
 #
 # Deferral: the driver waits in cc_probe() and says why.
 #
+a0=$(probe_attempts)
 override
+result deferral_probe_attempted "$([ "$a0" -ge 0 ] && [ "$(probe_attempts)" -gt "$a0" ]; echo $?)" \
+	"probe attempts $a0 -> $(probe_attempts)"
 result deferral_driver_not_bound "$(! bound; echo $?)" "$(state_line)"
 grep "^$BDF" "$DEFERRED" | grep -q "TEE acceptance pending"
 result deferral_reason_recorded $? "$(cat "$DEFERRED")"
@@ -165,10 +327,13 @@ result deferral_accept_reads_0 "$([ "$(accepted)" = 0 ]; echo $?)"
 #
 # Life cycle, three times.
 #
+m0=$(running_msgs)
 for i in 1 2 3; do
 	cycle
 	result "lifecycle_cycle_$i" $?
 done
+result lifecycle_driver_ran_each_cycle "$([ "$(running_msgs)" = $((m0 + 3)) ]; echo $?)" \
+	"'accepted, BAR0 mapped, running' logged $(($(running_msgs) - m0)) times in 3 cycles"
 # Binding without further user action: accept alone bound the driver (cycle
 # checks bound right after the accept write returned).
 override
@@ -426,6 +591,8 @@ rmmod devsec_bus && modprobe devsec_bus
 
 unload_all
 result final_unload "$?"
+result final_no_tsm_left "$(! ls -d /sys/class/tsm/tsm* >/dev/null 2>&1; echo $?)" \
+	"$(ls /sys/class/tsm/ 2>&1 | paste -sd' ')"
 
 if [ -w /sys/kernel/debug/kmemleak ]; then
 	echo scan >/sys/kernel/debug/kmemleak

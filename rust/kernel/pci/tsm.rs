@@ -1,0 +1,360 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! PCI TEE Security Manager (TSM), device security ("devsec") side.
+//!
+//! A devsec TSM manages the TDISP security state of PCI functions assigned to a confidential
+//! guest: it locks a function's configuration, validates and starts the locked function so the
+//! PCI core can accept it into the guest's TEE, and unlocks it again. The PCI core drives these
+//! operations (`drivers/pci/tsm.c`); a driver implements [`DevsecTsm`] and registers it with
+//! [`Registration`].
+//!
+//! The PCI core keeps one context per locked function (`pdev->tsm`, a `struct pci_tsm`). Here
+//! that context is a [`DevsecTsm::Context`] the driver creates in [`DevsecTsm::lock`], stored
+//! in a pinned allocation next to the `struct pci_tsm` the PCI core sees, and dropped after
+//! [`DevsecTsm::unlock`].
+//!
+//! C headers: [`include/linux/pci-tsm.h`](srctree/include/linux/pci-tsm.h),
+//! [`include/linux/tsm.h`](srctree/include/linux/tsm.h)
+
+use super::doe;
+use crate::{
+    bindings,
+    container_of,
+    device,
+    error::from_err_ptr,
+    prelude::*,
+    types::Opaque, //
+};
+use core::{
+    ops::Deref,
+    ptr::NonNull, //
+};
+
+/// A PCI function handed to a devsec TSM operation.
+///
+/// # Invariants
+///
+/// The PCI core runs a devsec operation ([`DevsecTsm::lock`], [`DevsecTsm::accept`] or
+/// [`DevsecTsm::unlock`]) on this function with `pci_tsm_rwsem` held for write. The function
+/// has not been deleted: `pci_destroy_dev()` tears down the function's TSM state under the
+/// same rwsem before it deletes the device, and deleting the device drains the sysfs writes
+/// that start these operations, so the function's DOE mailboxes stay valid for the duration
+/// of the operation.
+#[repr(transparent)]
+pub struct Device(super::Device);
+
+impl Device {
+    /// # Safety
+    ///
+    /// `ptr` is a valid `struct pci_dev` on which the PCI core runs a devsec TSM operation for
+    /// the lifetime `'a` (see the type invariants).
+    unsafe fn from_raw<'a>(ptr: *mut bindings::pci_dev) -> &'a Self {
+        // SAFETY: `Device` and `pci::Device` are transparent wrappers of `struct pci_dev`, and
+        // the caller guarantees the invariants.
+        unsafe { &*ptr.cast() }
+    }
+
+    /// Returns the first DOE mailbox of the function that supports `vendor` and `object_type`.
+    pub fn doe_mailbox(&self, vendor: u16, object_type: u8) -> Option<doe::Mailbox<'_>> {
+        // SAFETY: By the type invariants the function is not deleted while `self` is borrowed.
+        unsafe { doe::Mailbox::find_unchecked(&self.0, vendor, object_type) }
+    }
+
+    /// Returns the function's CMA/SPDM DOE mailbox (vendor PCI-SIG, type
+    /// [`doe::FEATURE_CMA`]), which carries TDISP messages.
+    pub fn cma_mailbox(&self) -> Option<doe::Mailbox<'_>> {
+        self.doe_mailbox(bindings::PCI_VENDOR_ID_PCI_SIG as u16, doe::FEATURE_CMA)
+    }
+}
+
+impl Deref for Device {
+    type Target = super::Device;
+
+    fn deref(&self) -> &super::Device {
+        &self.0
+    }
+}
+
+impl AsRef<device::Device> for Device {
+    fn as_ref(&self) -> &device::Device {
+        self.0.as_ref()
+    }
+}
+
+/// The operations of a devsec TSM.
+///
+/// The PCI core calls them with `pci_tsm_rwsem` held for write, so they are serialised
+/// against each other, against unregistration of the TSM and against removal of the function.
+/// They may sleep.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::{pci::tsm, prelude::*};
+///
+/// struct MyTsm;
+///
+/// struct Locked {
+///     nonce: [u8; 32],
+/// }
+///
+/// impl tsm::DevsecTsm for MyTsm {
+///     type Context = Locked;
+///
+///     fn lock<'a>(
+///         &'a self,
+///         pdev: &'a tsm::Device,
+///     ) -> impl PinInit<Self::Context, Error> + 'a {
+///         let _mailbox = pdev.cma_mailbox().ok_or(ENODEV)?;
+///         // ... lock the interface, receive a start nonce ...
+///         Ok(Locked { nonce: [0; 32] })
+///     }
+///
+///     fn accept(&self, _pdev: &tsm::Device, ctx: Pin<&Locked>) -> Result {
+///         // ... validate the interface, start it with `ctx.nonce` ...
+///         let _ = ctx.nonce;
+///         Err(EIO)
+///     }
+///
+///     fn unlock(&self, _pdev: &tsm::Device, _ctx: Pin<&Locked>) {
+///         // ... stop the interface ...
+///     }
+/// }
+/// ```
+pub trait DevsecTsm: Send + Sync + Sized + 'static {
+    /// Per-function state of a locked function, kept from `lock` to `unlock`.
+    type Context: Send + Sync;
+
+    /// Locks the configuration of `pdev` (TDISP `CONFIG_LOCKED`) and returns its context.
+    ///
+    /// On error the function must be left unlocked; the error is returned to the writer of
+    /// the `tsm/lock` attribute.
+    fn lock<'a>(&'a self, pdev: &'a Device) -> impl PinInit<Self::Context, Error> + 'a;
+
+    /// Validates the locked function and starts it (TDISP `RUN`).
+    ///
+    /// Returns `Ok(())` only if the function may be accepted into the TEE; the PCI core then
+    /// calls `device_cc_accept()`.
+    fn accept(&self, pdev: &Device, ctx: Pin<&Self::Context>) -> Result;
+
+    /// Returns the function to `CONFIG_UNLOCKED`. The context is dropped afterwards.
+    ///
+    /// Also called when the TSM is unregistered or the function is removed while locked, so
+    /// the function may not answer anymore; this cannot fail.
+    fn unlock(&self, pdev: &Device, ctx: Pin<&Self::Context>);
+}
+
+/// The PCI core's context of a locked function: the `struct pci_tsm` it sees, followed by the
+/// driver's context.
+///
+/// # Invariants
+///
+/// `tsm` is initialised with `pdev` = the locked function, `tsm_dev` = the TSM device of a
+/// [`Registration<T>`], `dsm_dev` and `tdi` = NULL. Instances are only created by
+/// `Registration::<T>::lock_callback` in a pinned [`KBox`] whose ownership passes to the PCI
+/// core, and freed by `Registration::<T>::unlock_callback`.
+#[repr(C)]
+#[pin_data]
+struct Locked<T: DevsecTsm> {
+    tsm: Opaque<bindings::pci_tsm>,
+    #[pin]
+    ctx: T::Context,
+}
+
+/// The allocation shared with the PCI core: the `struct pci_tsm_ops` that the TSM device points
+/// to, followed by the driver's data.
+#[repr(C)]
+#[pin_data]
+struct Inner<T: DevsecTsm> {
+    ops: Opaque<bindings::pci_tsm_ops>,
+    #[pin]
+    data: T,
+}
+
+impl<T: DevsecTsm> Inner<T> {
+    /// # Safety
+    ///
+    /// `tsm_dev` is the TSM device of a live [`Registration<T>`].
+    unsafe fn from_tsm_dev<'a>(tsm_dev: *const bindings::tsm_dev) -> &'a Self {
+        // SAFETY: The caller guarantees `tsm_dev` is valid; `Registration::new` registered it
+        // with `pci_ops` pointing to the `ops` field of an `Inner<T>`.
+        let ops = unsafe { (*tsm_dev).pci_ops }
+            .cast_mut()
+            .cast::<Opaque<bindings::pci_tsm_ops>>();
+        // SAFETY: `ops` points to the `ops` field of a pinned `Inner<T>` that lives as long as
+        // the registration, which the caller guarantees for `'a`.
+        unsafe { &*container_of!(ops, Self, ops) }
+    }
+}
+
+/// A registered devsec TSM.
+///
+/// Registering creates a TSM class device (`/sys/class/tsm/tsmN`) whose `pci_ops` are the
+/// devsec operations of `T`. Dropping the registration unregisters the TSM; the PCI core first
+/// unlocks every function the TSM still holds, calling [`DevsecTsm::unlock`] for each.
+///
+/// # Invariants
+///
+/// `tsm_dev` is a TSM device registered by `tsm_register()` with `inner.ops`, and is
+/// unregistered only in `drop`.
+pub struct Registration<T: DevsecTsm> {
+    tsm_dev: NonNull<bindings::tsm_dev>,
+    inner: Pin<KBox<Inner<T>>>,
+}
+
+// SAFETY: The registration only hands out shared access to `T`, which is `Send + Sync`, and
+// `tsm_unregister()` may be called from any thread.
+unsafe impl<T: DevsecTsm> Send for Registration<T> {}
+
+// SAFETY: Shared references only reach `T: Sync` and the immutable TSM device ID.
+unsafe impl<T: DevsecTsm> Sync for Registration<T> {}
+
+impl<T: DevsecTsm> Registration<T> {
+    /// Registers `data` as a devsec TSM below `parent`.
+    ///
+    /// The TSM should be unregistered before `parent` is unbound.
+    pub fn new(
+        parent: &device::Device<device::Bound>,
+        data: impl PinInit<T, Error>,
+    ) -> Result<Self> {
+        let inner = KBox::pin_init(
+            try_pin_init!(Inner {
+                ops: Opaque::new(Self::ops()),
+                data <- data,
+            }),
+            GFP_KERNEL,
+        )?;
+
+        // SAFETY:
+        // - `parent` is a valid device; `device_add()` takes a reference to it.
+        // - `inner.ops` is a valid `struct pci_tsm_ops` in a pinned allocation that outlives the
+        //   TSM device: `drop` unregisters the device before `inner` is freed.
+        let tsm_dev = unsafe { bindings::tsm_register(parent.as_raw(), inner.ops.get()) };
+        let tsm_dev = from_err_ptr(tsm_dev)?;
+
+        // INVARIANT: `tsm_register()` returned a registered TSM device using `inner.ops`.
+        Ok(Self {
+            tsm_dev: NonNull::new(tsm_dev).ok_or(ENOMEM)?,
+            inner,
+        })
+    }
+
+    /// Returns the TSM's ID, the `N` in `tsmN`.
+    pub fn id(&self) -> u32 {
+        // SAFETY: `self.tsm_dev` is a registered TSM device by the type invariants; `id` is
+        // set before registration and never changes.
+        let id = unsafe { (*self.tsm_dev.as_ptr()).id };
+        // CAST: IDs come from an IDA and are never negative.
+        id as u32
+    }
+
+    /// Returns the driver's data.
+    pub fn data(&self) -> Pin<&T> {
+        // SAFETY: `data` is structurally pinned in `inner`.
+        unsafe { self.inner.as_ref().map_unchecked(|inner| &inner.data) }
+    }
+
+    fn ops() -> bindings::pci_tsm_ops {
+        let mut ops = bindings::pci_tsm_ops::default();
+        // `devsec_ops` is the tagged half (`struct pci_tsm_devsec_ops`) of a `struct_group`.
+        ops.__bindgen_anon_2.devsec_ops = bindings::pci_tsm_ops__bindgen_ty_2_pci_tsm_devsec_ops {
+            lock: Some(Self::lock_callback),
+            unlock: Some(Self::unlock_callback),
+            accept: Some(Self::accept_callback),
+        };
+        ops
+    }
+
+    extern "C" fn lock_callback(
+        tsm_dev: *mut bindings::tsm_dev,
+        pdev: *mut bindings::pci_dev,
+    ) -> *mut bindings::pci_tsm {
+        // SAFETY: The PCI core calls `lock` only through the ops of a registered TSM device,
+        // which `Registration::new` created, and only while the TSM is registered.
+        let inner = unsafe { Inner::<T>::from_tsm_dev(tsm_dev) };
+        // SAFETY: The PCI core passes a valid function and runs this operation on it with
+        // `pci_tsm_rwsem` held for write, as `Device` requires.
+        let dev = unsafe { Device::from_raw(pdev) };
+
+        let base = bindings::pci_tsm {
+            pdev,
+            // A devsec TSM does not talk to a Device Security Manager itself.
+            dsm_dev: core::ptr::null_mut(),
+            tsm_dev,
+            tdi: core::ptr::null_mut(),
+        };
+        let init = try_pin_init!(Locked::<T> {
+            tsm: Opaque::new(base),
+            ctx <- inner.data.lock(dev),
+        });
+
+        match KBox::pin_init(init, GFP_KERNEL) {
+            Ok(locked) => {
+                // SAFETY: The allocation is never moved out of: ownership passes to the PCI
+                // core, which hands it back to `unlock_callback`.
+                let locked = KBox::into_raw(unsafe { Pin::into_inner_unchecked(locked) });
+                // INVARIANT: The context is initialised as `Locked` requires and owned by the
+                // PCI core from now on.
+                // SAFETY: `locked` is valid.
+                unsafe { (*locked).tsm.get() }
+            }
+            Err(err) => err.to_ptr(),
+        }
+    }
+
+    extern "C" fn unlock_callback(tsm: *mut bindings::pci_tsm) {
+        // SAFETY: The PCI core passes back a context returned by `lock_callback` of this TSM,
+        // that is the `tsm` field of a `Locked<T>` in a leaked `KBox`, exactly once.
+        let locked = unsafe { container_of!(Opaque::cast_from(tsm).cast_mut(), Locked<T>, tsm) };
+        // SAFETY: `locked` is valid (see above) and `tsm_dev` was set by `lock_callback` to the
+        // TSM device of the registration, which is alive while the PCI core calls its ops.
+        let inner = unsafe { Inner::<T>::from_tsm_dev((*tsm).tsm_dev) };
+        // SAFETY: `pdev` was set by `lock_callback`; the PCI core runs `unlock` on the function
+        // with `pci_tsm_rwsem` held for write.
+        let dev = unsafe { Device::from_raw((*tsm).pdev) };
+        // SAFETY: The allocation is pinned and not moved; see above for validity.
+        let ctx = unsafe { Pin::new_unchecked(&(*locked).ctx) };
+
+        inner.data.unlock(dev, ctx);
+
+        // SAFETY: `locked` came from `KBox::into_raw` in `lock_callback` and the PCI core gives
+        // up its pointer with this call, so nothing references the allocation anymore.
+        drop(unsafe { KBox::from_raw(locked) });
+    }
+
+    extern "C" fn accept_callback(pdev: *mut bindings::pci_dev) -> c_int {
+        // SAFETY: The PCI core passes a valid function and runs this operation with
+        // `pci_tsm_rwsem` held for write, as `Device` requires.
+        let dev = unsafe { Device::from_raw(pdev) };
+        // SAFETY: `pdev` is valid; `pdev->tsm` is stable under `pci_tsm_rwsem`.
+        let tsm = unsafe { (*pdev).tsm };
+        if tsm.is_null() {
+            dev_err!(dev, "accept: function is not locked\n");
+            return ENXIO.to_errno();
+        }
+        // SAFETY: The PCI core calls `accept` through the ops of the TSM that locked the
+        // function, so `tsm` is the `tsm` field of a live `Locked<T>` whose `tsm_dev` is the
+        // TSM device of a live registration.
+        let (inner, ctx) = unsafe {
+            let locked = container_of!(Opaque::cast_from(tsm).cast_mut(), Locked<T>, tsm);
+            (
+                Inner::<T>::from_tsm_dev((*tsm).tsm_dev),
+                Pin::new_unchecked(&(*locked).ctx),
+            )
+        };
+
+        match inner.data.accept(dev, ctx) {
+            Ok(()) => 0,
+            Err(err) => err.to_errno(),
+        }
+    }
+}
+
+impl<T: DevsecTsm> Drop for Registration<T> {
+    fn drop(&mut self) {
+        // SAFETY: `self.tsm_dev` is registered by the type invariants and unregistered only
+        // here. The PCI core unlocks all functions of this TSM before this returns, while
+        // `self.inner` is still alive.
+        unsafe { bindings::tsm_unregister(self.tsm_dev.as_ptr()) };
+    }
+}

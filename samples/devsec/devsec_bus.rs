@@ -1,0 +1,782 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Emulated PCI host bridge with TDISP endpoints (devsec sample).
+//!
+//! Registers a software PCI host bridge in the first emulated PCI domain (0x10000) with root
+//! bus 1. Its endpoints (`endpoints=N`, 1..=256) are TDISP devices that the kernel's own PCI
+//! and DOE cores drive through configuration cycles:
+//!
+//! - vendor 0x1b36, device 0x0d5c, class 0xff0000, header type 0;
+//! - a PCI Express capability (Root Complex integrated endpoint) with `DEVCAP.TEE`;
+//! - BAR0: 64-bit non-prefetchable memory, 16 KiB, assigned by the PCI core from a window
+//!   claimed from unused physical address space;
+//! - a DOE extended capability at 0x100 answering DOE Discovery and CMA/SPDM, the latter
+//!   carrying TDISP to a [`tdisp::Responder`];
+//! - an IDE extended capability (one selective stream) at 0x180.
+//!
+//! Endpoint `i` sits at slot `i % 32`, function `i / 32`: the first 32 are single-function
+//! devices 00.0 ... 1f.0, further ones become functions of those slots.
+//!
+//! The TDISP interface ID of an endpoint is its requester ID (bus << 8 | devfn) without a
+//! segment. Its interface report has one range: BAR0 as currently programmed.
+//!
+//! Per endpoint, `/sys/kernel/debug/devsec_bus/<pci name>/` has:
+//!
+//! - `tdisp_state` (read): `CONFIG_UNLOCKED`, `CONFIG_LOCKED`, `RUN` or `ERROR`.
+//! - `fault` (write one word): `error` (go to ERROR now), `report_range` (report range off by a
+//!   page), `report_count` (a range missing), `report_truncated` (report cut short),
+//!   `bad_nonce` (the next START in CONFIG_LOCKED fails with INVALID_NONCE), `doe_busy`
+//!   (mailbox BUSY; each request fails until `none`), `doe_timeout` (requests are accepted but
+//!   never answered), `none` (clear all). Read: the active faults, or `none`.
+//! - `remove` (write `1`): surprise removal; the function stops answering configuration
+//!   cycles and its `pci_dev` is removed. The directory stays until the module is unloaded.
+
+use kernel::{
+    debugfs::{
+        Dir,
+        Scope, //
+    },
+    fmt,
+    pci::host::{
+        AccessSize,
+        ConfigError,
+        ConfigSpace,
+        HostBridge,
+        MemWindow, //
+    },
+    prelude::*,
+    str::CString,
+    sync::{
+        new_raw_spinlock_irq,
+        Arc,
+        RawSpinLockIrq, //
+    },
+    uaccess::UserSliceReader,
+};
+
+#[path = "tdisp.rs"]
+mod tdisp;
+
+module! {
+    type: DevsecBus,
+    name: "devsec_bus",
+    authors: ["coco-accept"],
+    description: "Emulated PCI host bridge with TDISP endpoints",
+    license: "GPL",
+    params: {
+        endpoints: u32 {
+            default: 1,
+            description: "Number of emulated TDISP endpoints (1..=256)",
+        },
+    },
+}
+
+/// Root bus number of the emulated host bridge.
+const BUSNR: u8 = 1;
+/// Functions per bus.
+const MAX_ENDPOINTS: usize = 256;
+/// Slots per bus.
+const SLOTS: usize = 32;
+
+/// Size of BAR0.
+const BAR0_SIZE: u64 = 16 * 1024;
+/// Size of the memory window: room for the BAR0 of every possible endpoint.
+const WINDOW_SIZE: u64 = MAX_ENDPOINTS as u64 * BAR0_SIZE;
+/// Lowest address of the memory window: far above the RAM of any test machine.
+const WINDOW_MIN: u64 = 1 << 36;
+
+// Type 0 configuration header (include/uapi/linux/pci_regs.h).
+const VENDOR_ID: u32 = 0x1b36;
+const DEVICE_ID: u32 = 0x0d5c;
+const CLASS: u32 = 0xff0000;
+const REVISION: u32 = 0x01;
+const PCI_COMMAND: u16 = 0x04;
+const PCI_COMMAND_MEMORY: u16 = 0x2;
+const PCI_COMMAND_MASTER: u16 = 0x4;
+const PCI_COMMAND_PARITY: u16 = 0x40;
+const PCI_COMMAND_SERR: u16 = 0x100;
+const PCI_COMMAND_INTX_DISABLE: u16 = 0x400;
+const COMMAND_WRITABLE: u16 = PCI_COMMAND_MEMORY
+    | PCI_COMMAND_MASTER
+    | PCI_COMMAND_PARITY
+    | PCI_COMMAND_SERR
+    | PCI_COMMAND_INTX_DISABLE;
+const PCI_STATUS_CAP_LIST: u32 = 0x10;
+const PCI_CACHE_LINE_SIZE: u16 = 0x0c;
+const PCI_HEADER_TYPE_MFD: u32 = 0x80;
+const PCI_BASE_ADDRESS_0: u16 = 0x10;
+const PCI_BASE_ADDRESS_1: u16 = 0x14;
+const PCI_BASE_ADDRESS_MEM_TYPE_64: u32 = 0x4;
+const PCI_SUBSYSTEM_VENDOR_ID: u16 = 0x2c;
+const PCI_CAPABILITY_LIST: u16 = 0x34;
+const PCI_INTERRUPT_LINE: u16 = 0x3c;
+
+// PCI Express capability, version 2.
+const PCIE_CAP: u16 = 0x40;
+const PCI_CAP_ID_EXP: u32 = 0x10;
+const PCI_EXP_TYPE_RC_END: u32 = 0x9;
+const PCI_EXP_FLAGS: u32 = 0x2 | (PCI_EXP_TYPE_RC_END << 4);
+const PCI_EXP_DEVCAP: u16 = 0x04;
+const PCI_EXP_DEVCAP_TEE: u32 = 0x4000_0000;
+const PCI_EXP_DEVCTL: u16 = 0x08;
+const PCI_EXP_DEVCTL2: u16 = 0x28;
+
+// DOE extended capability.
+const DOE_CAP: u16 = 0x100;
+const PCI_EXT_CAP_ID_DOE: u32 = 0x2e;
+const PCI_DOE_CAP: u16 = 0x04;
+const PCI_DOE_CTRL: u16 = 0x08;
+const PCI_DOE_CTRL_ABORT: u32 = 0x1;
+const PCI_DOE_CTRL_GO: u32 = 0x8000_0000;
+const PCI_DOE_STATUS: u16 = 0x0c;
+const PCI_DOE_STATUS_BUSY: u32 = 0x1;
+const PCI_DOE_STATUS_ERROR: u32 = 0x4;
+const PCI_DOE_STATUS_DATA_OBJECT_READY: u32 = 0x8000_0000;
+const PCI_DOE_WRITE: u16 = 0x10;
+const PCI_DOE_READ: u16 = 0x14;
+
+// IDE extended capability: selective streams, one stream, no address association blocks.
+const IDE_CAP: u16 = 0x180;
+const PCI_EXT_CAP_ID_IDE: u32 = 0x30;
+const PCI_IDE_CAP: u16 = 0x04;
+const PCI_IDE_CAP_VALUE: u32 = 0x2 /* SELECTIVE */ | 0x40 /* IDE_KM */ | 0x100_0000 /* TEE_LIMITED */;
+const PCI_IDE_CTL: u16 = 0x08;
+const PCI_IDE_SEL_CTL: u16 = 0x0c + 0x04;
+const PCI_IDE_SEL_RID_1: u16 = 0x0c + 0x0c;
+const PCI_IDE_SEL_RID_2: u16 = 0x0c + 0x10;
+
+/// Builds an extended capability header.
+const fn ext_cap_header(id: u32, next: u16) -> u32 {
+    id | (1 << 16) | ((next as u32) << 20)
+}
+
+/// DOE write mailbox capacity in bytes; far above the largest TDISP request.
+const DOE_WBUF: usize = 256;
+/// DOE read mailbox capacity in bytes: header and the largest TDISP response.
+const DOE_RBUF: usize = 8 + tdisp::MAX_MESSAGE_LEN.next_multiple_of(4);
+
+/// Fills `buf` with random bytes from the kernel's CRNG.
+fn fill_random(buf: &mut [u8]) {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes. `get_random_bytes()` does not
+    // sleep, so it may run under the endpoint's raw spinlock.
+    unsafe { kernel::bindings::get_random_bytes(buf.as_mut_ptr().cast(), buf.len()) }
+}
+
+/// State of a DOE mailbox.
+struct Doe {
+    busy: bool,
+    error: bool,
+    ready: bool,
+    wbuf: [u8; DOE_WBUF],
+    wlen: usize,
+    rbuf: [u8; DOE_RBUF],
+    rlen: usize,
+    rpos: usize,
+}
+
+impl Doe {
+    const fn new() -> Self {
+        Self {
+            busy: false,
+            error: false,
+            ready: false,
+            wbuf: [0; DOE_WBUF],
+            wlen: 0,
+            rbuf: [0; DOE_RBUF],
+            rlen: 0,
+            rpos: 0,
+        }
+    }
+
+    /// ABORT: drop the request and the response, clear BUSY and ERROR.
+    fn abort(&mut self) {
+        self.busy = false;
+        self.error = false;
+        self.ready = false;
+        self.wlen = 0;
+        self.rlen = 0;
+        self.rpos = 0;
+    }
+
+    fn status(&self) -> u32 {
+        let mut status = 0;
+        if self.busy {
+            status |= PCI_DOE_STATUS_BUSY;
+        }
+        if self.error {
+            status |= PCI_DOE_STATUS_ERROR;
+        }
+        if self.ready {
+            status |= PCI_DOE_STATUS_DATA_OBJECT_READY;
+        }
+        status
+    }
+
+    /// A dword written to the write mailbox is appended to the request.
+    fn push(&mut self, dword: u32) {
+        match self.wbuf.get_mut(self.wlen..self.wlen + 4) {
+            Some(dst) if !self.busy && !self.error => {
+                dst.copy_from_slice(&dword.to_le_bytes());
+                self.wlen += 4;
+            }
+            // Overflow or a write while busy: the request is malformed.
+            _ => {
+                self.error = true;
+                self.wlen = 0;
+            }
+        }
+    }
+
+    /// Reading the read mailbox returns the current response dword, 0 if there is none.
+    fn peek(&self) -> u32 {
+        if !self.ready {
+            return 0;
+        }
+        self.rbuf
+            .get(self.rpos..self.rpos + 4)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u32::from_le_bytes)
+    }
+
+    /// Writing the read mailbox consumes the current response dword.
+    fn advance(&mut self) {
+        if !self.ready {
+            return;
+        }
+        self.rpos += 4;
+        if self.rpos >= self.rlen {
+            self.ready = false;
+            self.rlen = 0;
+            self.rpos = 0;
+        }
+    }
+
+    /// Queues a response object: header dwords, then `payload_len` bytes already in
+    /// `rbuf[8..]`, zero-padded to a dword.
+    fn respond(&mut self, object_type: u8, payload_len: usize) -> bool {
+        let Ok(hdr) =
+            tdisp::DoeHeader::for_payload(tdisp::VENDOR_ID_PCI_SIG, object_type, payload_len)
+        else {
+            return false;
+        };
+        let [dw0, dw1] = hdr.encode();
+        let len = 8 + payload_len.next_multiple_of(4);
+        let Some(obj) = self.rbuf.get_mut(..len) else {
+            return false;
+        };
+        obj[..4].copy_from_slice(&dw0.to_le_bytes());
+        obj[4..8].copy_from_slice(&dw1.to_le_bytes());
+        obj[8 + payload_len..].fill(0);
+        self.rlen = len;
+        self.rpos = 0;
+        self.ready = true;
+        true
+    }
+}
+
+/// Injected faults that persist until cleared (see the module documentation).
+#[derive(Clone, Copy, Default)]
+struct Faults {
+    bad_nonce: bool,
+    doe_busy: bool,
+    doe_timeout: bool,
+}
+
+/// One emulated endpoint (a PCI function).
+struct Endpoint {
+    present: bool,
+    multifunction: bool,
+    command: u16,
+    cache_line: u8,
+    int_line: u8,
+    /// BAR0 address bits (BAR0 low | BAR1 << 32).
+    bar: u64,
+    devctl: u16,
+    devctl2: u16,
+    ide_ctl: u32,
+    ide_sel_ctl: u32,
+    ide_rid: [u32; 2],
+    doe: Doe,
+    responder: tdisp::Responder,
+    faults: Faults,
+}
+
+impl Endpoint {
+    fn new(devfn: u8, multifunction: bool) -> Self {
+        let requester_id = (u16::from(BUSNR) << 8) | u16::from(devfn);
+        Self {
+            present: true,
+            multifunction,
+            command: 0,
+            cache_line: 0,
+            int_line: 0,
+            bar: 0,
+            devctl: 0,
+            devctl2: 0,
+            ide_ctl: 0,
+            ide_sel_ctl: 0,
+            ide_rid: [0; 2],
+            doe: Doe::new(),
+            responder: tdisp::Responder::new(tdisp::function_id(requester_id, None)),
+            faults: Faults::default(),
+        }
+    }
+
+    fn read_dword(&self, offset: u16) -> u32 {
+        const EXP: u16 = PCIE_CAP;
+        match offset {
+            0x00 => VENDOR_ID | (DEVICE_ID << 16),
+            PCI_COMMAND => u32::from(self.command) | (PCI_STATUS_CAP_LIST << 16),
+            0x08 => (CLASS << 8) | REVISION,
+            PCI_CACHE_LINE_SIZE => {
+                let header_type = if self.multifunction {
+                    PCI_HEADER_TYPE_MFD
+                } else {
+                    0
+                };
+                u32::from(self.cache_line) | (header_type << 16)
+            }
+            PCI_BASE_ADDRESS_0 => {
+                (self.bar as u32 & !(BAR0_SIZE as u32 - 1)) | PCI_BASE_ADDRESS_MEM_TYPE_64
+            }
+            PCI_BASE_ADDRESS_1 => (self.bar >> 32) as u32,
+            PCI_SUBSYSTEM_VENDOR_ID => VENDOR_ID | (DEVICE_ID << 16),
+            PCI_CAPABILITY_LIST => u32::from(PCIE_CAP),
+            PCI_INTERRUPT_LINE => u32::from(self.int_line),
+            EXP => PCI_CAP_ID_EXP | (PCI_EXP_FLAGS << 16),
+            o if o == EXP + PCI_EXP_DEVCAP => PCI_EXP_DEVCAP_TEE,
+            o if o == EXP + PCI_EXP_DEVCTL => u32::from(self.devctl),
+            o if o == EXP + PCI_EXP_DEVCTL2 => u32::from(self.devctl2),
+            DOE_CAP => ext_cap_header(PCI_EXT_CAP_ID_DOE, IDE_CAP),
+            o if o == DOE_CAP + PCI_DOE_CAP => 0,
+            o if o == DOE_CAP + PCI_DOE_STATUS => self.doe.status(),
+            o if o == DOE_CAP + PCI_DOE_READ => self.doe.peek(),
+            IDE_CAP => ext_cap_header(PCI_EXT_CAP_ID_IDE, 0),
+            o if o == IDE_CAP + PCI_IDE_CAP => PCI_IDE_CAP_VALUE,
+            o if o == IDE_CAP + PCI_IDE_CTL => self.ide_ctl,
+            o if o == IDE_CAP + PCI_IDE_SEL_CTL => self.ide_sel_ctl,
+            o if o == IDE_CAP + PCI_IDE_SEL_RID_1 => self.ide_rid[0],
+            o if o == IDE_CAP + PCI_IDE_SEL_RID_2 => self.ide_rid[1],
+            // Everything else, including the DOE control and write mailbox registers, reads 0.
+            _ => 0,
+        }
+    }
+
+    /// Writes the bytes of `value` selected by `mask` into the dword at `offset`.
+    fn write_dword(&mut self, offset: u16, mask: u32, value: u32) {
+        let merge = |old: u32| (old & !mask) | (value & mask);
+        let full = mask == u32::MAX;
+        match offset {
+            PCI_COMMAND => {
+                let new = merge(u32::from(self.command)) as u16 & COMMAND_WRITABLE;
+                let cleared = self.command & !new & (PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+                self.command = new;
+                if cleared != 0 {
+                    self.responder.config_changed();
+                }
+            }
+            PCI_CACHE_LINE_SIZE => self.cache_line = merge(u32::from(self.cache_line)) as u8,
+            PCI_BASE_ADDRESS_0 => {
+                let lo = merge(self.bar as u32) & !(BAR0_SIZE as u32 - 1);
+                self.set_bar((self.bar & !0xffff_ffff) | u64::from(lo));
+            }
+            PCI_BASE_ADDRESS_1 => {
+                let hi = merge((self.bar >> 32) as u32);
+                self.set_bar((self.bar & 0xffff_ffff) | (u64::from(hi) << 32));
+            }
+            PCI_INTERRUPT_LINE => self.int_line = merge(u32::from(self.int_line)) as u8,
+            o if o == PCIE_CAP + PCI_EXP_DEVCTL => {
+                self.devctl = merge(u32::from(self.devctl)) as u16
+            }
+            o if o == PCIE_CAP + PCI_EXP_DEVCTL2 => {
+                self.devctl2 = merge(u32::from(self.devctl2)) as u16
+            }
+            // The DOE registers only take whole dwords.
+            o if o == DOE_CAP + PCI_DOE_CTRL && full => self.doe_control(value),
+            o if o == DOE_CAP + PCI_DOE_WRITE && full => self.doe.push(value),
+            o if o == DOE_CAP + PCI_DOE_READ && full => self.doe.advance(),
+            o if o == IDE_CAP + PCI_IDE_CTL => self.ide_ctl = merge(self.ide_ctl),
+            o if o == IDE_CAP + PCI_IDE_SEL_CTL => self.ide_sel_ctl = merge(self.ide_sel_ctl),
+            o if o == IDE_CAP + PCI_IDE_SEL_RID_1 => self.ide_rid[0] = merge(self.ide_rid[0]),
+            o if o == IDE_CAP + PCI_IDE_SEL_RID_2 => self.ide_rid[1] = merge(self.ide_rid[1]),
+            // Read-only or unimplemented.
+            _ => {}
+        }
+    }
+
+    /// Reprograms BAR0; a change is a configuration change for the TDISP responder.
+    fn set_bar(&mut self, bar: u64) {
+        if bar == self.bar {
+            return;
+        }
+        self.bar = bar;
+        let bars = [tdisp::Bar {
+            index: 0,
+            start: bar,
+            len: BAR0_SIZE,
+        }];
+        // One BAR always fits; `set_bars()` moves a locked interface to ERROR.
+        let _ = self.responder.set_bars(&bars);
+    }
+
+    fn doe_control(&mut self, value: u32) {
+        if value & PCI_DOE_CTRL_ABORT != 0 {
+            self.doe.abort();
+            // A stuck mailbox becomes stuck again on the next request.
+            return;
+        }
+        if value & PCI_DOE_CTRL_GO != 0 {
+            self.doe_go();
+        }
+    }
+
+    /// GO: process the request in the write mailbox synchronously.
+    fn doe_go(&mut self) {
+        if self.faults.doe_busy {
+            self.doe.busy = true;
+            self.doe.wlen = 0;
+            return;
+        }
+        if self.doe.busy || self.doe.error || self.doe.ready {
+            self.doe.error = true;
+            self.doe.wlen = 0;
+            return;
+        }
+        let len = core::mem::take(&mut self.doe.wlen);
+        if self.faults.doe_timeout {
+            // Accepted, never answered: the requester times out and aborts.
+            return;
+        }
+        if !self.doe_process(len) {
+            self.doe.error = true;
+        }
+    }
+
+    fn doe_process(&mut self, len: usize) -> bool {
+        let Some(req) = self.doe.wbuf.get(..len) else {
+            return false;
+        };
+        let dword = |i: usize| {
+            req.get(i * 4..i * 4 + 4)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_le_bytes)
+        };
+        let (Some(dw0), Some(dw1)) = (dword(0), dword(1)) else {
+            return false;
+        };
+        let Ok(hdr) = tdisp::DoeHeader::decode(dw0, dw1) else {
+            return false;
+        };
+        if usize::try_from(hdr.length_dw)
+            .ok()
+            .and_then(|dw| dw.checked_mul(4))
+            != Some(len)
+            || hdr.vendor != tdisp::VENDOR_ID_PCI_SIG
+        {
+            return false;
+        }
+        match hdr.object_type {
+            tdisp::DOE_TYPE_DISCOVERY => {
+                let (Some(request), 12) = (dword(2), len) else {
+                    return false;
+                };
+                let answer = tdisp::doe_discovery_answer(tdisp::doe_discovery_index(request));
+                self.doe.rbuf[8..12].copy_from_slice(&answer.to_le_bytes());
+                self.doe.respond(tdisp::DOE_TYPE_DISCOVERY, 4)
+            }
+            tdisp::DOE_TYPE_CMA => {
+                let mut request = [0u8; DOE_WBUF];
+                let Some(payload) = request.get_mut(..len - 8) else {
+                    return false;
+                };
+                payload.copy_from_slice(&self.doe.wbuf[8..len]);
+                self.inject_bad_nonce(payload);
+                let n = self
+                    .responder
+                    .handle(payload, &mut self.doe.rbuf[8..], &mut fill_random);
+                n != 0 && self.doe.respond(tdisp::DOE_TYPE_CMA, n)
+            }
+            _ => false,
+        }
+    }
+
+    /// With `bad_nonce` armed, corrupts the nonce of a START_INTERFACE the responder would
+    /// otherwise check, so that it answers INVALID_NONCE; the fault is then spent.
+    fn inject_bad_nonce(&mut self, request: &mut [u8]) {
+        if !self.faults.bad_nonce || self.responder.state() != tdisp::State::ConfigLocked {
+            return;
+        }
+        let Ok((_, tdisp::Request::StartInterface { .. })) = tdisp::decode_request(request) else {
+            return;
+        };
+        if let Some(byte) = request.get_mut(tdisp::TDISP_OVERHEAD) {
+            *byte ^= 0xff;
+            self.faults.bad_nonce = false;
+        }
+    }
+}
+
+/// The configuration space of the bus: `endpoints[i]` is at slot `i % 32`, function `i / 32`.
+struct Emulator {
+    endpoints: KVec<Pin<KBox<RawSpinLockIrq<Endpoint>>>>,
+}
+
+impl Emulator {
+    fn new(count: usize) -> Result<Self> {
+        let mut endpoints = KVec::with_capacity(count, GFP_KERNEL)?;
+        for index in 0..count {
+            let devfn = devfn_of(index);
+            // Function 0 of a slot announces further functions.
+            let multifunction = index % SLOTS + SLOTS < count;
+            endpoints.push(
+                KBox::pin_init(
+                    new_raw_spinlock_irq!(Endpoint::new(devfn, multifunction)),
+                    GFP_KERNEL,
+                )?,
+                GFP_KERNEL,
+            )?;
+        }
+        Ok(Self { endpoints })
+    }
+
+    fn endpoint(&self, bus: u8, devfn: u8) -> Option<&RawSpinLockIrq<Endpoint>> {
+        if bus != BUSNR {
+            return None;
+        }
+        let index = usize::from(devfn & 7) * SLOTS + usize::from(devfn >> 3);
+        self.endpoints.get(index).map(|ep| &**ep)
+    }
+}
+
+/// Returns the devfn of endpoint `index`.
+fn devfn_of(index: usize) -> u8 {
+    // `index < 256`, so slot < 32 and function < 8.
+    (((index % SLOTS) << 3) | (index / SLOTS)) as u8
+}
+
+impl ConfigSpace for Emulator {
+    fn read(&self, bus: u8, devfn: u8, offset: u16, _size: AccessSize) -> Result<u32, ConfigError> {
+        let ep = self
+            .endpoint(bus, devfn)
+            .ok_or(ConfigError::DeviceNotFound)?;
+        let ep = ep.lock();
+        if !ep.present {
+            return Err(ConfigError::DeviceNotFound);
+        }
+        let dword = ep.read_dword(offset & !3);
+        Ok(dword >> (8 * u32::from(offset & 3)))
+    }
+
+    fn write(
+        &self,
+        bus: u8,
+        devfn: u8,
+        offset: u16,
+        size: AccessSize,
+        value: u32,
+    ) -> Result<(), ConfigError> {
+        let ep = self
+            .endpoint(bus, devfn)
+            .ok_or(ConfigError::DeviceNotFound)?;
+        let mut ep = ep.lock();
+        if !ep.present {
+            return Err(ConfigError::DeviceNotFound);
+        }
+        let shift = 8 * u32::from(offset & 3);
+        ep.write_dword(offset & !3, size.mask() << shift, value << shift);
+        Ok(())
+    }
+}
+
+/// What the debugfs files of one endpoint operate on.
+struct EndpointFiles {
+    bridge: Arc<HostBridge<Emulator>>,
+    index: usize,
+}
+
+impl EndpointFiles {
+    fn endpoint(&self) -> &RawSpinLockIrq<Endpoint> {
+        &self.bridge.data().endpoints[self.index]
+    }
+}
+
+/// Reads a short, trimmed word written to a debugfs file.
+fn read_word<'a>(reader: &mut UserSliceReader, buf: &'a mut [u8; 32]) -> Result<&'a str> {
+    let len = reader.len();
+    let dst = buf.get_mut(..len).ok_or(EINVAL)?;
+    reader.read_slice(dst)?;
+    Ok(core::str::from_utf8(dst).map_err(|_| EINVAL)?.trim())
+}
+
+fn state_show(files: &EndpointFiles, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let state = files.endpoint().lock().responder.state();
+    writeln!(f, "{}", state.name())
+}
+
+/// Fault names accepted by the `fault` file, in the order they are listed.
+const FAULT_NAMES: [&str; 6] = [
+    "report_range",
+    "report_count",
+    "report_truncated",
+    "bad_nonce",
+    "doe_busy",
+    "doe_timeout",
+];
+
+fn fault_show(files: &EndpointFiles, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let (faults, corruption) = {
+        let ep = files.endpoint().lock();
+        (ep.faults, ep.responder.report_corruption())
+    };
+    let active = [
+        corruption == tdisp::ReportCorruption::RangeMismatch,
+        corruption == tdisp::ReportCorruption::RangeCount,
+        corruption == tdisp::ReportCorruption::Truncated,
+        faults.bad_nonce,
+        faults.doe_busy,
+        faults.doe_timeout,
+    ];
+    let mut any = false;
+    for (name, _) in FAULT_NAMES.iter().zip(active).filter(|(_, on)| *on) {
+        write!(f, "{}{}", if any { " " } else { "" }, name)?;
+        any = true;
+    }
+    writeln!(f, "{}", if any { "" } else { "none" })
+}
+
+fn fault_store(files: &EndpointFiles, reader: &mut UserSliceReader) -> Result {
+    let mut buf = [0u8; 32];
+    let word = read_word(reader, &mut buf)?;
+    let mut ep = files.endpoint().lock();
+    match word {
+        "error" => ep.responder.force_error(),
+        "report_range" => ep
+            .responder
+            .set_report_corruption(tdisp::ReportCorruption::RangeMismatch),
+        "report_count" => ep
+            .responder
+            .set_report_corruption(tdisp::ReportCorruption::RangeCount),
+        "report_truncated" => ep
+            .responder
+            .set_report_corruption(tdisp::ReportCorruption::Truncated),
+        "bad_nonce" => ep.faults.bad_nonce = true,
+        "doe_busy" => {
+            ep.faults.doe_busy = true;
+            ep.doe.busy = true;
+        }
+        "doe_timeout" => ep.faults.doe_timeout = true,
+        "none" => {
+            // A mailbox held busy by the fault is released too.
+            if ep.faults.doe_busy {
+                ep.doe.busy = false;
+            }
+            ep.faults = Faults::default();
+            ep.responder
+                .set_report_corruption(tdisp::ReportCorruption::None);
+        }
+        _ => {
+            drop(ep);
+            pr_err!("fault: unknown fault '{}'\n", word);
+            return Err(EINVAL);
+        }
+    }
+    Ok(())
+}
+
+fn remove_store(files: &EndpointFiles, reader: &mut UserSliceReader) -> Result {
+    let mut buf = [0u8; 32];
+    let word = read_word(reader, &mut buf)?;
+    if !matches!(word, "1" | "y" | "Y") {
+        pr_err!("remove: write 1 to remove the device, got '{}'\n", word);
+        return Err(EINVAL);
+    }
+    {
+        let mut ep = files.endpoint().lock();
+        if !ep.present {
+            return Err(ENODEV);
+        }
+        // From now on the function answers configuration cycles like an empty slot.
+        ep.present = false;
+    }
+    files.bridge.remove_device(devfn_of(files.index))
+}
+
+struct DevsecBus {
+    // Dropped in this order: the files first (they hold references to the bridge), then the
+    // bridge, which removes the bus, releases the window and frees the emulator.
+    _files: KVec<Pin<KBox<Scope<EndpointFiles>>>>,
+    _root: Dir,
+    bridge: Arc<HostBridge<Emulator>>,
+}
+
+impl kernel::Module for DevsecBus {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let count = usize::try_from(module_parameters::endpoints.value()).map_err(|_| EINVAL)?;
+        if !(1..=MAX_ENDPOINTS).contains(&count) {
+            pr_err!(
+                "endpoints={} is out of range 1..={}\n",
+                count,
+                MAX_ENDPOINTS
+            );
+            return Err(EINVAL);
+        }
+
+        let window = MemWindow::claim(
+            c"devsec_bus",
+            WINDOW_SIZE,
+            WINDOW_SIZE,
+            WINDOW_MIN,
+            u64::MAX,
+        )
+        .inspect_err(|e| pr_err!("no free physical address range for BARs: {:?}\n", e))?;
+        let (start, end) = (window.start(), window.end());
+        let emulator = Emulator::new(count)?;
+        let bridge = HostBridge::new(None, BUSNR, window, emulator)
+            .inspect_err(|e| pr_err!("registering the host bridge failed: {:?}\n", e))?;
+        let bridge = Arc::new(bridge, GFP_KERNEL)?;
+        let domain = bridge.domain();
+
+        let root = Dir::new(c"devsec_bus");
+        let mut files = KVec::with_capacity(count, GFP_KERNEL)?;
+        for index in 0..count {
+            let devfn = devfn_of(index);
+            let name = CString::try_from_fmt(fmt!(
+                "{:04x}:{:02x}:{:02x}.{}",
+                domain,
+                BUSNR,
+                devfn >> 3,
+                devfn & 7
+            ))?;
+            let data = EndpointFiles {
+                bridge: bridge.clone(),
+                index,
+            };
+            let scope = root.scope(data, &name, |files, dir| {
+                dir.read_callback_file(c"tdisp_state", files, &state_show);
+                dir.read_write_callback_file(c"fault", files, &fault_show, &fault_store);
+                dir.write_only_callback_file(c"remove", files, &remove_store);
+            });
+            files.push(KBox::pin_init(scope, GFP_KERNEL)?, GFP_KERNEL)?;
+        }
+
+        pr_info!(
+            "{} TDISP endpoint(s) on {:04x}:{:02x}, BAR window [mem {:#x}-{:#x}]\n",
+            count,
+            domain,
+            BUSNR,
+            start,
+            end
+        );
+        Ok(Self {
+            _files: files,
+            _root: root,
+            bridge,
+        })
+    }
+}
+
+impl Drop for DevsecBus {
+    fn drop(&mut self) {
+        pr_info!("removing {:04x}:{:02x}\n", self.bridge.domain(), BUSNR);
+    }
+}

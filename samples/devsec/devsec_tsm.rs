@@ -1,0 +1,529 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Devsec TSM sample: a TEE Security Manager that locks, validates and starts TDISP interfaces.
+//!
+//! The module registers one devsec TSM (`/sys/class/tsm/tsmN`, `pci_mode` "devsec") below a
+//! faux device. The PCI core calls it through `/sys/bus/pci/devices/<bdf>/tsm/{lock,accept,
+//! unlock}`; it talks TDISP to the function over the function's CMA/SPDM DOE mailbox, with the
+//! messages built and checked by the shared codec in `tdisp.rs`:
+//!
+//! - lock: GET_TDISP_VERSION (1.0 required), GET_TDISP_CAPABILITIES (the requests used below
+//!   and the NO_FW_UPDATE lock flag required), LOCK_INTERFACE_REQUEST with NO_FW_UPDATE and
+//!   [`MMIO_REPORTING_OFFSET`]; the start nonce from the response is kept in the function's
+//!   context.
+//! - accept: GET_DEVICE_INTERFACE_REPORT in portions of [`REPORT_PORTION_LEN`] bytes (at most
+//!   [`MAX_REPORT_ROUNDS`] requests), every MMIO range checked against the function's BARs
+//!   (one range per BAR, same BAR index, start and size, no reserved attribute bits) and
+//!   NO_UPDATE_AFTER_LOCK required; START_INTERFACE_REQUEST with the lock nonce; then
+//!   GET_DEVICE_INTERFACE_STATE must report RUN. Only then does accept succeed.
+//! - unlock: STOP_INTERFACE_REQUEST, best effort (the function may be gone), then the context
+//!   is freed.
+//!
+//! The interface ID is the function's requester ID (bus << 8 | devfn), without a segment (the
+//! segment-valid bit clear), as the emulated endpoints of `devsec_bus` expect.
+//!
+//! # Errors
+//!
+//! Every failure is logged with `dev_err` naming the message and the cause, and returned to
+//! the sysfs writer as:
+//!
+//! | cause                                                         | errno             |
+//! |---------------------------------------------------------------|-------------------|
+//! | no CMA/SPDM DOE mailbox                                       | `ENODEV`          |
+//! | DOE: no answer within the DOE timeout (one second)            | `ETIMEDOUT`       |
+//! | DOE: mailbox busy                                             | `EBUSY`           |
+//! | DOE: mailbox error, wrong object type, device gone            | `EIO`             |
+//! | response malformed, oversized, of another type or interface   | `EPROTO`          |
+//! | all-zero start nonce                                          | `EPROTO`          |
+//! | interface report malformed (truncated, inconsistent portions) | `EPROTO`          |
+//! | interface report does not match the BARs                      | `EINVAL`          |
+//! | interface report lacks NO_UPDATE_AFTER_LOCK                   | `EINVAL`          |
+//! | TDISP 1.0 not offered, or TDISP_ERROR VERSION_MISMATCH        | `EPROTONOSUPPORT` |
+//! | a needed request or lock flag not supported                   | `EOPNOTSUPP`      |
+//! | TDISP_ERROR UNSUPPORTED_REQUEST                               | `EOPNOTSUPP`      |
+//! | TDISP_ERROR INVALID_REQUEST                                   | `EINVAL`          |
+//! | TDISP_ERROR BUSY                                              | `EBUSY`           |
+//! | TDISP_ERROR INVALID_INTERFACE_STATE, interface in ERROR       | `EIO`             |
+//! | TDISP_ERROR INVALID_INTERFACE_STATE, other state              | `EBUSY`           |
+//! | TDISP_ERROR INVALID_INTERFACE                                 | `ENODEV`          |
+//! | TDISP_ERROR INVALID_NONCE                                     | `EACCES`          |
+//! | TDISP_ERROR INSUFFICIENT_ENTROPY                              | `EAGAIN`          |
+//! | TDISP_ERROR INVALID_DEVICE_CONFIGURATION                      | `ENXIO`           |
+//! | TDISP_ERROR UNSPECIFIED or an unknown code                    | `EIO`             |
+//! | state after START is ERROR                                    | `EIO`             |
+//! | state after START is neither RUN nor ERROR                    | `EPROTO`          |
+//!
+//! There is no SPDM secure session (see `tdisp.rs`): the sample shows the acceptance flow, it
+//! does not authenticate the device.
+
+use kernel::{
+    faux,
+    fmt,
+    pci::{doe, tsm},
+    prelude::*, //
+};
+
+#[path = "tdisp.rs"]
+mod tdisp;
+
+use tdisp::{
+    check_report_against_bars,
+    function_id,
+    interface_info,
+    lock_flags,
+    Bar,
+    ErrorCode,
+    LockParams,
+    MessageType,
+    Nonce,
+    ReportCheckError,
+    Request,
+    Requester,
+    RequesterError,
+    State,
+    MAX_MESSAGE_LEN,
+    MAX_RANGES, //
+};
+
+module! {
+    type: DevsecTsmModule,
+    name: "devsec_tsm",
+    authors: ["coco-accept developers"],
+    description: "Devsec TSM sample: TDISP lock, accept and unlock over DOE",
+    license: "GPL",
+}
+
+/// Offset the device adds to MMIO addresses in its interface report (LOCK_INTERFACE_REQUEST
+/// `mmio_reporting_offset`). Non-zero and page aligned, so a device that ignores it fails the
+/// BAR check.
+const MMIO_REPORTING_OFFSET: u64 = 1 << 40;
+
+/// Report portion requested per GET_DEVICE_INTERFACE_REPORT. Deliberately small: a report of a
+/// function with one BAR takes two requests, so every accept exercises the paging.
+const REPORT_PORTION_LEN: u16 = 32;
+
+/// Upper bound of GET_DEVICE_INTERFACE_REPORT requests per accept: enough for the largest
+/// report the codec accepts in full portions, plus slack for a device that returns shorter
+/// portions; a device that needs more is not accepted.
+const MAX_REPORT_ROUNDS: usize = 2 * tdisp::MAX_REPORT_LEN.div_ceil(REPORT_PORTION_LEN as usize);
+
+/// Number of standard BARs of a PCI function.
+const STD_NUM_BARS: u32 = 6;
+
+/// DOE buffer length: one dword more than the longest TDISP message, so that a response too
+/// long to be valid shows as a full buffer instead of being cut silently.
+const BUF_LEN: usize = MAX_MESSAGE_LEN.next_multiple_of(4) + 4;
+
+/// A dword-aligned DOE payload buffer (`pci_doe()` moves payloads in dwords).
+#[repr(C, align(4))]
+struct DoeBuf([u8; BUF_LEN]);
+
+/// Request and response buffers of one operation.
+struct Bufs {
+    req: DoeBuf,
+    rsp: DoeBuf,
+}
+
+/// Why a TDISP step failed.
+enum Failure {
+    /// The DOE exchange failed with this error.
+    Doe(Error),
+    /// The response is longer than any valid TDISP message.
+    Oversized,
+    /// The response is unacceptable (codec, interface ID, type, TDISP_ERROR, ...).
+    Protocol(RequesterError),
+    /// The device needed more than [`MAX_REPORT_ROUNDS`] report requests.
+    TooManyRounds,
+    /// The interface report does not describe the function's BARs.
+    Mismatch(ReportCheckError),
+    /// The report lacks NO_UPDATE_AFTER_LOCK although NO_FW_UPDATE was requested.
+    UpdatableAfterLock(u16),
+    /// The function has more BARs than an interface report can describe.
+    TooManyBars,
+    /// A capability this TSM relies on is missing.
+    Unsupported(&'static str),
+    /// The interface is not in the state the step requires.
+    WrongState(State),
+}
+
+impl From<RequesterError> for Failure {
+    fn from(err: RequesterError) -> Self {
+        Self::Protocol(err)
+    }
+}
+
+impl Failure {
+    /// Returns the errno reported for this failure (see the table in the module documentation).
+    fn errno(&self) -> Error {
+        match self {
+            Self::Doe(err) => *err,
+            Self::Oversized | Self::TooManyRounds => EPROTO,
+            Self::Mismatch(_) | Self::UpdatableAfterLock(_) | Self::TooManyBars => EINVAL,
+            Self::Unsupported(_) => EOPNOTSUPP,
+            Self::WrongState(State::Error) => EIO,
+            Self::WrongState(_) => EPROTO,
+            Self::Protocol(err) => match err {
+                RequesterError::Tdisp { code, data } => tdisp_errno(*code, *data),
+                RequesterError::VersionUnsupported => EPROTONOSUPPORT,
+                RequesterError::ReportTooLarge
+                | RequesterError::ReportInconsistent
+                | RequesterError::ReportNoProgress
+                | RequesterError::Report(_)
+                | RequesterError::Codec(_)
+                | RequesterError::InterfaceMismatch { .. }
+                | RequesterError::UnexpectedResponse { .. }
+                | RequesterError::ZeroNonce => EPROTO,
+            },
+        }
+    }
+}
+
+/// Maps a TDISP_ERROR code (with its error data) to an errno.
+fn tdisp_errno(code: u32, data: u32) -> Error {
+    match ErrorCode::from_u32(code) {
+        Some(ErrorCode::Busy) => EBUSY,
+        Some(ErrorCode::InvalidInterfaceState) => {
+            // The error data is the current state.
+            match u8::try_from(data).ok().and_then(State::from_u8) {
+                Some(State::Error) | None => EIO,
+                Some(_) => EBUSY,
+            }
+        }
+        Some(ErrorCode::InvalidNonce) => EACCES,
+        Some(ErrorCode::VersionMismatch) => EPROTONOSUPPORT,
+        Some(ErrorCode::UnsupportedRequest) => EOPNOTSUPP,
+        Some(ErrorCode::InvalidRequest) => EINVAL,
+        Some(ErrorCode::InvalidInterface) => ENODEV,
+        Some(ErrorCode::InsufficientEntropy) => EAGAIN,
+        Some(ErrorCode::InvalidDeviceConfiguration) => ENXIO,
+        Some(ErrorCode::Unspecified) | None => EIO,
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Doe(err) => write!(f, "DOE exchange failed ({})", err.to_errno()),
+            Self::Oversized => write!(f, "response longer than any TDISP message"),
+            Self::TooManyRounds => write!(
+                f,
+                "interface report needs more than {MAX_REPORT_ROUNDS} requests"
+            ),
+            Self::Mismatch(err) => write!(f, "interface report does not match the BARs: {err:?}"),
+            Self::UpdatableAfterLock(info) => write!(
+                f,
+                "interface report lacks NO_UPDATE_AFTER_LOCK (interface_info {info:#x})"
+            ),
+            Self::TooManyBars => write!(f, "function has more than {MAX_RANGES} BARs"),
+            Self::Unsupported(what) => write!(f, "device does not support {what}"),
+            Self::WrongState(state) => write!(f, "interface is in state {}", state.name()),
+            Self::Protocol(RequesterError::Tdisp { code, data }) => {
+                let name = ErrorCode::from_u32(*code).map_or("unknown", ErrorCode::name);
+                write!(
+                    f,
+                    "device answered TDISP_ERROR {name} ({code:#x}, data {data:#x})"
+                )
+            }
+            Self::Protocol(err) => write!(f, "unacceptable response: {err:?}"),
+        }
+    }
+}
+
+/// Context of a locked function.
+struct Locked {
+    /// Requester for the function's interface ID.
+    requester: Requester,
+    /// Start nonce from LOCK_INTERFACE_RESPONSE.
+    nonce: Nonce,
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        // The nonce authorises START; do not leave it in freed memory.
+        self.nonce.fill(0);
+    }
+}
+
+/// One TDISP conversation with a function: its mailbox, its interface and DOE buffers.
+struct Session<'a> {
+    pdev: &'a tsm::Device,
+    mailbox: doe::Mailbox<'a>,
+    requester: Requester,
+    bufs: KBox<Bufs>,
+}
+
+impl<'a> Session<'a> {
+    fn open(pdev: &'a tsm::Device, requester: Requester) -> Result<Self> {
+        let Some(mailbox) = pdev.cma_mailbox() else {
+            dev_err!(pdev, "TDISP: no CMA/SPDM DOE mailbox\n");
+            return Err(ENODEV);
+        };
+        let bufs = KBox::new(
+            Bufs {
+                req: DoeBuf([0; BUF_LEN]),
+                rsp: DoeBuf([0; BUF_LEN]),
+            },
+            GFP_KERNEL,
+        )?;
+        Ok(Self {
+            pdev,
+            mailbox,
+            requester,
+            bufs,
+        })
+    }
+
+    /// Sends the first `req_len` bytes of `bufs.req`, receives the response into `bufs.rsp`
+    /// and returns its length.
+    fn exchange(
+        mailbox: &doe::Mailbox<'_>,
+        bufs: &mut Bufs,
+        req_len: usize,
+    ) -> Result<usize, Failure> {
+        let req = bufs.req.0.get(..req_len).ok_or(Failure::Oversized)?;
+        let n = mailbox
+            .exchange(doe::FEATURE_CMA, req, &mut bufs.rsp.0)
+            .map_err(Failure::Doe)?;
+        if n > MAX_MESSAGE_LEN {
+            return Err(Failure::Oversized);
+        }
+        Ok(n)
+    }
+
+    /// Exchanges `req` for a response stored in `rsp`; returns the response length.
+    fn transfer(
+        mailbox: &doe::Mailbox<'_>,
+        bufs: &mut Bufs,
+        req: &[u8],
+        rsp: &mut [u8],
+    ) -> Result<usize, Failure> {
+        bufs.req
+            .0
+            .get_mut(..req.len())
+            .ok_or(Failure::Oversized)?
+            .copy_from_slice(req);
+        let n = Self::exchange(mailbox, bufs, req.len())?;
+        let (Some(dst), Some(src)) = (rsp.get_mut(..n), bufs.rsp.0.get(..n)) else {
+            return Err(Failure::Oversized);
+        };
+        dst.copy_from_slice(src);
+        Ok(n)
+    }
+
+    /// Sends `request` and decodes the response with `parse`.
+    fn try_step<T>(
+        &mut self,
+        request: &Request,
+        parse: impl FnOnce(&Requester, &[u8]) -> Result<T, RequesterError>,
+    ) -> Result<T, Failure> {
+        let bufs = &mut *self.bufs;
+        let len = self.requester.encode(request, &mut bufs.req.0)?;
+        let n = Self::exchange(&self.mailbox, bufs, len)?;
+        let rsp = bufs.rsp.0.get(..n).ok_or(Failure::Oversized)?;
+        Ok(parse(&self.requester, rsp)?)
+    }
+
+    /// Like [`Session::try_step`], but logs a failure and returns its errno.
+    fn step<T>(
+        &mut self,
+        request: &Request,
+        parse: impl FnOnce(&Requester, &[u8]) -> Result<T, RequesterError>,
+    ) -> Result<T> {
+        self.try_step(request, parse)
+            .map_err(|err| self.fail(request.message_type(), err))
+    }
+
+    /// Logs `err` for the step sending `msg` and returns its errno.
+    fn fail(&self, msg: MessageType, err: Failure) -> Error {
+        dev_err!(self.pdev, "TDISP {}: {}\n", msg.name(), err);
+        err.errno()
+    }
+
+    /// Checks that the device speaks TDISP 1.0 and supports what this TSM uses.
+    fn check_device(&mut self) -> Result {
+        self.step(&Request::GetVersion, Requester::parse_version)?;
+        let request = Request::GetCapabilities { tsm_caps: 0 };
+        let caps = self.step(&request, Requester::parse_capabilities)?;
+
+        let needed = [
+            MessageType::LockInterface,
+            MessageType::GetDeviceInterfaceReport,
+            MessageType::GetDeviceInterfaceState,
+            MessageType::StartInterface,
+            MessageType::StopInterface,
+        ];
+        let msg = MessageType::GetCapabilities;
+        if let Some(missing) = needed.into_iter().find(|&req| !caps.supports(req)) {
+            return Err(self.fail(msg, Failure::Unsupported(missing.name())));
+        }
+        if caps.lock_flags_supported & lock_flags::NO_FW_UPDATE == 0 {
+            return Err(self.fail(msg, Failure::Unsupported("the NO_FW_UPDATE lock flag")));
+        }
+        Ok(())
+    }
+
+    /// Fetches the interface report and checks it against the function's BARs.
+    fn verify_report(&mut self) -> Result<usize> {
+        let msg = MessageType::GetDeviceInterfaceReport;
+        let bars = self.bars().map_err(|err| self.fail(msg, err))?;
+
+        let requester = self.requester;
+        let mut rounds = 0;
+        let report = requester
+            .fetch_report(REPORT_PORTION_LEN, |req, rsp| {
+                rounds += 1;
+                if rounds > MAX_REPORT_ROUNDS {
+                    return Err(Failure::TooManyRounds);
+                }
+                Self::transfer(&self.mailbox, &mut self.bufs, req, rsp)
+            })
+            .map_err(|err| self.fail(msg, err))?;
+
+        if report.interface_info & interface_info::NO_UPDATE_AFTER_LOCK == 0 {
+            return Err(self.fail(msg, Failure::UpdatableAfterLock(report.interface_info)));
+        }
+        check_report_against_bars(&report, bars.as_slice(), MMIO_REPORTING_OFFSET)
+            .map_err(|err| self.fail(msg, Failure::Mismatch(err)))?;
+        Ok(report.ranges().len())
+    }
+
+    /// Returns the function's BARs (the standard BARs with a non-empty resource).
+    fn bars(&self) -> Result<BarList, Failure> {
+        let mut list = BarList::default();
+        for index in 0..STD_NUM_BARS {
+            // Neither call fails for a standard BAR index.
+            let len = self.pdev.resource_len(index).unwrap_or(0);
+            if len == 0 {
+                continue;
+            }
+            let start = self.pdev.resource_start(index).unwrap_or(0);
+            let bar = list.bars.get_mut(list.len).ok_or(Failure::TooManyBars)?;
+            *bar = Bar {
+                // CAST: `index` < `STD_NUM_BARS`.
+                index: index as u16,
+                start,
+                len,
+            };
+            list.len += 1;
+        }
+        Ok(list)
+    }
+}
+
+/// The BARs of a function, as the report check wants them.
+#[derive(Default)]
+struct BarList {
+    bars: [Bar; MAX_RANGES],
+    len: usize,
+}
+
+impl BarList {
+    fn as_slice(&self) -> &[Bar] {
+        self.bars.get(..self.len).unwrap_or(&[])
+    }
+}
+
+/// The devsec TSM.
+struct DevsecTsm;
+
+impl DevsecTsm {
+    /// Returns the TDISP requester for `pdev`'s interface.
+    fn requester(pdev: &tsm::Device) -> Requester {
+        Requester::new(function_id(pdev.dev_id(), None))
+    }
+
+    fn do_lock(pdev: &tsm::Device) -> Result<Locked> {
+        let requester = Self::requester(pdev);
+        let mut session = Session::open(pdev, requester)?;
+        session.check_device()?;
+
+        let params = LockParams {
+            flags: lock_flags::NO_FW_UPDATE,
+            default_stream_id: 0,
+            mmio_reporting_offset: MMIO_REPORTING_OFFSET,
+            bind_p2p_address_mask: 0,
+        };
+        let nonce = session.step(&Request::LockInterface(params), Requester::parse_lock)?;
+
+        dev_info!(
+            pdev,
+            "TDISP interface {:#x} locked (CONFIG_LOCKED)\n",
+            requester.function_id()
+        );
+        Ok(Locked { requester, nonce })
+    }
+}
+
+impl tsm::DevsecTsm for DevsecTsm {
+    type Context = Locked;
+
+    fn lock<'a>(&'a self, pdev: &'a tsm::Device) -> impl PinInit<Locked, Error> + 'a {
+        Self::do_lock(pdev)
+    }
+
+    fn accept(&self, pdev: &tsm::Device, ctx: Pin<&Locked>) -> Result {
+        let mut session = Session::open(pdev, ctx.requester)?;
+
+        let ranges = session.verify_report()?;
+
+        let start = Request::StartInterface { nonce: ctx.nonce };
+        session.step(&start, Requester::parse_start)?;
+
+        let msg = MessageType::GetDeviceInterfaceState;
+        let state = session.step(&Request::GetDeviceInterfaceState, Requester::parse_state)?;
+        if state != State::Run {
+            return Err(session.fail(msg, Failure::WrongState(state)));
+        }
+
+        dev_info!(
+            pdev,
+            "TDISP interface {:#x} verified ({} MMIO ranges match the BARs) and started (RUN)\n",
+            ctx.requester.function_id(),
+            ranges
+        );
+        Ok(())
+    }
+
+    fn unlock(&self, pdev: &tsm::Device, ctx: Pin<&Locked>) {
+        let stopped = Session::open(pdev, ctx.requester)
+            .and_then(|mut session| session.step(&Request::StopInterface, Requester::parse_stop));
+        match stopped {
+            Ok(()) => dev_info!(
+                pdev,
+                "TDISP interface {:#x} stopped (CONFIG_UNLOCKED)\n",
+                ctx.requester.function_id()
+            ),
+            // The cause is logged already; the function may have been removed.
+            Err(err) => dev_warn!(
+                pdev,
+                "TDISP interface {:#x} not stopped ({}), releasing it anyway\n",
+                ctx.requester.function_id(),
+                err.to_errno()
+            ),
+        }
+    }
+}
+
+struct DevsecTsmModule {
+    // Unregistered first: unregistration unlocks the functions the TSM still holds.
+    tsm: tsm::Registration<DevsecTsm>,
+    _parent: faux::Registration,
+}
+
+impl kernel::Module for DevsecTsmModule {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let parent = faux::Registration::new(c"devsec_tsm", None)?;
+        let tsm = tsm::Registration::new(parent.as_ref().as_ref(), Ok::<_, Error>(DevsecTsm))?;
+        pr_info!("registered devsec TSM tsm{}\n", tsm.id());
+        Ok(Self {
+            tsm,
+            _parent: parent,
+        })
+    }
+}
+
+impl Drop for DevsecTsmModule {
+    fn drop(&mut self) {
+        pr_info!("unregistering devsec TSM tsm{}\n", self.tsm.id());
+    }
+}
