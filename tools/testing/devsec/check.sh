@@ -48,6 +48,13 @@ w=$(grep -A3 -E '^(warning|error)' "$out/build.log" | grep -E "($ours)[.]rs" | h
 w2=$(grep -E '(drivers/base/coco|drivers/pci/tsm|samples/devsec)[^ ]*: warning' "$out/build.log" | head -5)
 point $([ -z "$w$w2" ]; echo $?) no_build_warnings_from_overlay "$w" "$w2"
 
+# rustdoc of the kernel crate (our API docs and doc links) without warnings
+# from our files.
+kmake normal rustdoc >"$out/rustdoc.log" 2>&1
+rc=$?
+w=$(grep -A4 -E '^(warning|error)' "$out/rustdoc.log" | grep -E "($ours)[.]rs" | head -5)
+point $([ $rc = 0 ] && [ -z "$w" ]; echo $?) rustdoc_clean "rc $rc" "$w"
+
 # kernel-doc of the C API.
 kd=$("$KSRC/scripts/kernel-doc" -none -Wall "$KSRC/include/linux/device.h" 2>&1 | grep -i 'device_cc' | head -5)
 point $([ -z "$kd" ]; echo $?) kernel_doc_device_h "$kd"

@@ -336,7 +336,8 @@ reset_dev
 # Bad input to tsm/lock: clean errno, nothing changes.
 #
 L=$D/tsm/lock
-expect_err lock_empty_string "Invalid argument" "$L" ""
+# An empty line: a zero-length write never reaches the kernel.
+expect_err lock_empty_line "Invalid argument" "$L" "\n"
 expect_err lock_tsm_without_number "Invalid argument" "$L" "tsm"
 expect_err lock_negative_id "Invalid argument" "$L" "tsm-1"
 expect_err lock_unknown_tsm "No such device or address" "$L" "tsm999"
@@ -448,12 +449,14 @@ result fault_cleared_cycle_works $?
 # accept fails; restoring the BAR and unlocking recovers.
 override
 lock
-bar=$(dd if="$D/config" bs=4 skip=4 count=1 2>/dev/null | od -An -tx1 | tr -d ' \n')
-printf '\x00\x00\x00\x00' | dd of="$D/config" bs=4 seek=4 count=1 conv=notrunc 2>/dev/null
+# BAR0 is 64-bit; its upper half (offset 0x14) holds address bits, so
+# writing it really moves the BAR.
+bar=$(dd if="$D/config" bs=4 skip=5 count=1 2>/dev/null | od -An -tx1 | tr -d ' \n')
+printf '\x00\x00\x00\x00' | dd of="$D/config" bs=4 seek=5 count=1 conv=notrunc 2>/dev/null
 st=$(tdisp_state)
 accept
 rc=$?
-printf "$(echo "$bar" | sed 's/../\\x&/g')" | dd of="$D/config" bs=4 seek=4 count=1 conv=notrunc 2>/dev/null
+printf "$(echo "$bar" | sed 's/../\\x&/g')" | dd of="$D/config" bs=4 seek=5 count=1 conv=notrunc 2>/dev/null
 result bar_rewrite_while_locked_errors "$([ "$st" = ERROR ] && [ $rc != 0 ] && [ "$(accepted)" = 0 ] && ! bound; echo $?)" \
 	"tdisp after BAR write: $st, accept rc $rc ($WERR)"
 reset_dev
@@ -524,13 +527,10 @@ racer() {
 		2) printf '%s' "$TSM" >"$D/tsm/unlock" ;;
 		3) echo "$BDF" >/sys/bus/pci/drivers_probe; echo "$BDF" >/sys/bus/pci/drivers/devsec_pci/unbind ;;
 		esac 2>/dev/null
-		# invariant sampled while racing: accepted => locked and RUN
-		if [ "$1" = 0 ] && [ "$(accepted)" = 1 ]; then
-			h=$(holder)
-			[ -n "$h" ] || echo "violation: accepted but not locked" >>/tmp/race.err
-		fi
 	done
 }
+# (The invariant is checked once the writers have stopped: two sysfs reads
+# from user space cannot sample the state atomically.)
 rm -f /tmp/race.err
 for r in 0 1 2 3; do racer $r & done
 wait
@@ -539,7 +539,8 @@ if [ "$(accepted)" = 1 ]; then
 	[ -n "$(holder)" ] && [ "$(tdisp_state)" = RUN ] || inv=1
 fi
 bound && [ "$(accepted)" != 1 ] && inv=1
-[ -s /tmp/race.err ] && inv=1
+[ -z "$(holder)" ] && [ "$(tdisp_state)" != CONFIG_UNLOCKED ] && inv=1
+dmesg | grep -q 'failed to reject' && { inv=1; echo "reject failed" >/tmp/race.err; }
 result concurrent_writers_invariant "$inv" "$(state_line) $(head -3 /tmp/race.err 2>/dev/null)"
 reset_dev
 cycle
@@ -558,9 +559,13 @@ b0=$(echo "$bdfs" | head -1)
 a0=$(probe_attempts)
 lock "$b0" && accept "$b0"
 a1=$(probe_attempts)
-result accept_probes_one_device_once "$([ $((a1 - a0)) -ge 1 ] && bound "$b0"; echo $?)" \
-	"probe attempts for the accept: $((a1 - a0))"
-diag "probe attempts during one accept with 63 other devices deferred: $((a1 - a0))"
+# The accept write probes just this device, synchronously: the driver is
+# bound when the write returns.  (The driver core's generic post-bind
+# trigger then retries the other deferred devices once each, in the
+# background; that count is reported, not asserted.)
+result accept_binds_synchronously_with_63_deferred "$(bound "$b0"; echo $?)" "$(state_line "$b0")"
+sleep 1
+diag "devsec_pci probe attempts after one accept with 63 other devices deferred: $(($(probe_attempts) - a0))"
 t0=$(date +%s%N)
 for b in $bdfs; do [ "$b" = "$b0" ] || { lock "$b" && accept "$b"; }; done
 t1=$(date +%s%N)

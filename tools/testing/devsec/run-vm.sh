@@ -58,7 +58,9 @@ elif [ $rc != 0 ]; then
 fi
 
 # Any kernel splat fails the run, wherever it appears.
-splat='(WARNING:|BUG:|Oops|Kernel panic|general protection fault|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|lockdep|KASAN:|UBSAN:|unreferenced object|memory leak|INFO: task .* blocked)'
+# (lockdep reports start with WARNING:/BUG:/INFO:, kmemleak's with
+# "unreferenced object" or "suspected memory leaks").
+splat='(WARNING:|BUG:|Oops|Kernel panic|general protection fault|INFO: possible|INFO: task .* blocked|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|KASAN:|UBSAN:|unreferenced object|suspected memory leak)'
 if grep -aEn "$splat" "$con" "$guest" | grep -av 'coco-guest:' >"$out/splats.txt"; then
 	head -40 "$out/splats.txt" >&2
 	fail "kernel splat detected (see $out/splats.txt)"
