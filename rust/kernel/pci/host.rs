@@ -235,7 +235,7 @@ struct Inner<T> {
 /// - `bridge` is a host bridge registered with `pci_host_probe()` in PCI domain `domain`, and
 ///   `self` owns the reference `pci_alloc_host_bridge()` returned.
 /// - `bus` is its root bus; its `sysdata` points to `inner.sysdata` and its `ops` to
-///   [`Self::OPS`].
+///   `Self::OPS`.
 /// - The root bus stays registered until `Drop` removes it; `inner` and `window` outlive it.
 pub struct HostBridge<T: ConfigSpace> {
     bridge: NonNull<bindings::pci_host_bridge>,
