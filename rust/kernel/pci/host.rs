@@ -232,10 +232,13 @@ struct Inner<T> {
 ///
 /// # Invariants
 ///
-/// - `bus` is the root bus of a host bridge registered with `pci_host_probe()` in PCI domain
-///   `domain`; its `sysdata` points to `inner.sysdata` and its `ops` to [`Self::OPS`].
+/// - `bridge` is a host bridge registered with `pci_host_probe()` in PCI domain `domain`, and
+///   `self` owns the reference `pci_alloc_host_bridge()` returned.
+/// - `bus` is its root bus; its `sysdata` points to `inner.sysdata` and its `ops` to
+///   `Self::OPS`.
 /// - The root bus stays registered until `Drop` removes it; `inner` and `window` outlive it.
 pub struct HostBridge<T: ConfigSpace> {
+    bridge: NonNull<bindings::pci_host_bridge>,
     bus: NonNull<bindings::pci_bus>,
     domain: u32,
     window: MemWindow,
@@ -299,10 +302,8 @@ impl<T: ConfigSpace> HostBridge<T> {
         }
 
         // SAFETY: Plain allocation; no preconditions.
-        let bridge = unsafe { bindings::pci_alloc_host_bridge(0) };
-        if bridge.is_null() {
-            return Err(ENOMEM);
-        }
+        let bridge = NonNull::new(unsafe { bindings::pci_alloc_host_bridge(0) }).ok_or(ENOMEM)?;
+        let raw = bridge.as_ptr();
         let parent_raw = parent.map_or(core::ptr::null_mut(), |p| p.as_raw());
         // SAFETY: `bridge` is a freshly allocated and initialised host bridge that is not
         // registered yet, so its members may be set. `OPS` is a promoted constant ('static);
@@ -310,26 +311,27 @@ impl<T: ConfigSpace> HostBridge<T> {
         // if any, is kept alive by the reference stored in `Self` below and by the reference
         // `device_add()` takes.
         let ret = unsafe {
-            (*bridge).dev.parent = parent_raw;
-            (*bridge).sysdata = sysdata.cast();
-            (*bridge).ops = core::ptr::from_ref(&Self::OPS).cast_mut();
-            (*bridge).busnr = c_int::from(busnr);
-            bindings::pci_add_resource(&raw mut (*bridge).windows, window.res.get());
-            bindings::pci_host_probe(bridge)
+            (*raw).dev.parent = parent_raw;
+            (*raw).sysdata = sysdata.cast();
+            (*raw).ops = core::ptr::from_ref(&Self::OPS).cast_mut();
+            (*raw).busnr = c_int::from(busnr);
+            bindings::pci_add_resource(&raw mut (*raw).windows, window.res.get());
+            bindings::pci_host_probe(raw)
         };
         if ret != 0 {
             // SAFETY: Registration failed, so the bridge is ours again; dropping the last
             // reference frees it together with its window list.
-            unsafe { bindings::pci_free_host_bridge(bridge) };
+            unsafe { bindings::pci_free_host_bridge(raw) };
             return Err(Error::from_errno(ret));
         }
 
         // The bus now owns the domain number until `Drop`.
         release_domain.dismiss();
         // SAFETY: `pci_host_probe()` succeeded, so `bridge->bus` is the registered root bus.
-        let bus = NonNull::new(unsafe { (*bridge).bus }).ok_or(EINVAL)?;
+        let bus = NonNull::new(unsafe { (*raw).bus }).ok_or(EINVAL)?;
         // INVARIANT: The bus is registered in `domain` with our `sysdata` and `OPS`.
         Ok(Self {
+            bridge,
             bus,
             domain,
             window,
@@ -463,6 +465,10 @@ impl<T: ConfigSpace> Drop for HostBridge<T> {
             bindings::pci_remove_root_bus(bus);
             bindings::pci_unlock_rescan_remove();
         }
+        // SAFETY: `pci_remove_root_bus()` only unregisters the bridge; the reference from
+        // `pci_alloc_host_bridge()` is ours (type invariant) and is dropped here. The bridge is
+        // freed once the last `pci_dev` and bus references are gone too.
+        unsafe { bindings::pci_free_host_bridge(self.bridge.as_ptr()) };
         // SAFETY: The bus using the domain is gone. On x86 the host bridge does not own the
         // domain number (its `domain_nr` is unset), so we release it.
         unsafe { bindings::pci_bus_release_emul_domain_nr(self.domain as c_int) };

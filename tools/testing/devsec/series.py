@@ -22,7 +22,8 @@ prep = __import__("prepare-tree")
 
 BASE_MSG = "Linux 7.3.4 (Debian linux-source-7.3 7.3.4-1~bpo13+1)"
 
-# (subject, body, patch globs, overlay file globs) in series order.
+# (subject, body, patch globs, overlay file globs) in series order.  A None
+# subject takes subject and body from the first patch's header.
 COMMITS = [
     ("driver core: add confidential device acceptance",
      """Confidential guests (TDX, SEV-SNP, CCA) may only let a device reach
@@ -49,23 +50,15 @@ Offer it on Device<Core>, so the type proves the call happens inside a bus
 callback with the device lock held, and offer the read-only query on any
 Device. Accepting and rejecting stay with bus code.""",
      ["0002-*"], ["rust/kernel/device/coco.rs"]),
-    ("PCI/TSM: add the devsec lock/accept/unlock interface",
-     """Linux 7.3 can register devsec TSMs but offers no way to use them and
-has no notion of accepting a device. Add an accept operation to the devsec
-ops and sysfs files under the device's tsm/ directory to lock a TEE-capable
-function through a devsec TSM, accept it (validated and started by the
-TSM, then device_cc_accept() and a re-probe of that one device) and unlock
-it (unbind, reject, unlock), plus pci_mode in the TSM class so user space
-can tell devsec from link TSMs. TSM unregistration and device removal tear
-the state down.""",
-     ["0003-*", "0005-pci-tsm-*", "0006-pci-tsm-*", "0007-pci-tsm-*", "*-tsm-core-*",
-      "*-abi-*", "*-ABI-*"], ["Documentation/ABI/*"]),
-    ("rust: add PCI host bridge, DOE and devsec TSM abstractions",
-     """The devsec samples need to emulate a PCI host bridge with a software
-config space, exchange DOE objects and register a devsec TSM from Rust.
-Provide thin, documented abstractions for each instead of raw bindings in
-the samples.""",
-     ["*-rust-*"], ["rust/kernel/pci/*", "rust/kernel/tsm.rs", "rust/kernel/*.rs"]),
+    (None, None, ["0006-pci-ide-*"], []),
+    (None, None, ["0003-pci-tsm-*"], []),
+    (None, None, ["0004-pci-tsm-*"], []),
+    (None, None, ["0005-tsm-*"], []),
+    (None, None, ["0007-rust-bindings-*"], []),
+    (None, None, ["0008-rust-sync-*"], ["rust/kernel/sync/lock/raw_spinlock.rs"]),
+    (None, None, ["0009-rust-pci-host-*"], ["rust/kernel/pci/host.rs"]),
+    (None, None, ["0010-rust-pci-doe-*"], ["rust/kernel/pci/doe.rs", "rust/kernel/pci/tsm.rs"]),
+    (None, None, ["0011-objtool-*"], []),
     ("samples: devsec: emulated TDISP device, devsec TSM and driver",
      """There is no TDISP hardware on a developer's desk and QEMU has no TDISP
 device model. Add Rust samples that provide one inside the guest kernel:
@@ -76,7 +69,7 @@ Rust module shared by the bus and the TSM, with KUnit tests.
 
 Simplification: TDISP travels in SPDM VENDOR_DEFINED messages over DOE
 without an SPDM secure session (no keys, no certificates).""",
-     ["0004-*", "*-samples-*"], ["samples/devsec/*"]),
+     ["0012-samples-*"], ["samples/devsec/*"]),
     ("selftests: devsec: guest test suite for confidential device acceptance",
      """Exercise the life cycle, every bad input of the sysfs interface, the
 fault injection of the sample, module load orders, permissions,
@@ -85,8 +78,8 @@ concurrency and scale from inside a guest, reporting KTAP.""",
     ("docs: driver-api: document confidential device acceptance",
      """Explain what acceptance is and why it only happens with no driver
 bound, define the terms once, and document the C and Rust API, the locking
-rules, the sysfs interface and the sample.""",
-     ["*-docs-*"], ["Documentation/driver-api/*", "Documentation/driver-api/coco/*"]),
+rules, the sysfs interface and the sample; add a MAINTAINERS entry.""",
+     ["0013-docs-*"], ["Documentation/driver-api/*"]),
 ]
 
 # Overlay files that are workbench tooling, not kernel changes.
@@ -141,7 +134,12 @@ def main():
             git(repo, "add", "-f", rel)
         used_p.update(patches)
         used_f.update(ofiles)
-        git(repo, "commit", "-q", "-s", "-m", subject + "\n\n" + body)
+        if subject is None:
+            with open(os.path.join(overlay, "patches", patches[0])) as f:
+                head = f.read().split("\n---\n", 1)[0]
+            subject, _, body = head.partition("\n\n")
+            subject = subject.removeprefix("Subject:").strip()
+        git(repo, "commit", "-q", "-s", "-m", subject + "\n\n" + body.strip())
 
     left_p = [p for p in series if p not in used_p]
     left_f = [f for f in files if f not in used_f
