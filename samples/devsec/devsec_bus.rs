@@ -159,10 +159,19 @@ const DOE_WBUF: usize = 256;
 const DOE_RBUF: usize = 8 + tdisp::MAX_MESSAGE_LEN.next_multiple_of(4);
 
 /// Fills `buf` with random bytes from the kernel's CRNG.
+///
+/// `get_random_bytes()` takes a `spinlock_t`, so this must not run under the endpoint's raw
+/// spinlock (nor under the PCI core's raw `pci_lock`): see [`Emulator::write`], which draws
+/// the nonce for a LOCK_INTERFACE request before taking the endpoint lock.
 fn fill_random(buf: &mut [u8]) {
-    // SAFETY: `buf` is valid for writes of `buf.len()` bytes. `get_random_bytes()` does not
-    // sleep, so it may run under the endpoint's raw spinlock.
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
     unsafe { kernel::bindings::get_random_bytes(buf.as_mut_ptr().cast(), buf.len()) }
+}
+
+/// Whether local interrupts are off, i.e. whether we may be under a raw spinlock.
+fn irqs_disabled() -> bool {
+    // SAFETY: Reads the local interrupt state; no preconditions.
+    unsafe { kernel::bindings::irqs_disabled() }
 }
 
 /// State of a DOE mailbox.
@@ -302,6 +311,8 @@ struct Endpoint {
     doe: Doe,
     responder: tdisp::Responder,
     faults: Faults,
+    /// Randomness drawn outside the lock for the request about to be processed.
+    entropy: Option<tdisp::Nonce>,
 }
 
 impl Endpoint {
@@ -322,6 +333,7 @@ impl Endpoint {
             doe: Doe::new(),
             responder: tdisp::Responder::new(tdisp::function_id(requester_id, None)),
             faults: Faults::default(),
+            entropy: None,
         }
     }
 
@@ -422,6 +434,18 @@ impl Endpoint {
         let _ = self.responder.set_bars(&bars);
     }
 
+    /// Whether the write mailbox holds a CMA object carrying LOCK_INTERFACE_REQUEST, the one
+    /// request that needs fresh randomness (the start nonce).
+    fn staged_is_lock(&self) -> bool {
+        let Some(req) = self.doe.wbuf.get(8..self.doe.wlen) else {
+            return false;
+        };
+        matches!(
+            tdisp::decode_request(req),
+            Ok((_, tdisp::Request::LockInterface(_)))
+        )
+    }
+
     fn doe_control(&mut self, value: u32) {
         if value & PCI_DOE_CTRL_ABORT != 0 {
             self.doe.abort();
@@ -494,9 +518,17 @@ impl Endpoint {
                 };
                 payload.copy_from_slice(&self.doe.wbuf[8..len]);
                 self.inject_bad_nonce(payload);
+                // Without randomness drawn for this request the responder sees an all-zero
+                // nonce and answers INSUFFICIENT_ENTROPY.
+                let entropy = self.entropy.take().unwrap_or_default();
+                let mut rng = |buf: &mut [u8]| {
+                    for (dst, src) in buf.iter_mut().zip(entropy.iter().cycle()) {
+                        *dst = *src;
+                    }
+                };
                 let n = self
                     .responder
-                    .handle(payload, &mut self.doe.rbuf[8..], &mut fill_random);
+                    .handle(payload, &mut self.doe.rbuf[8..], &mut rng);
                 n != 0 && self.doe.respond(tdisp::DOE_TYPE_CMA, n)
             }
             _ => false,
@@ -581,11 +613,24 @@ impl ConfigSpace for Emulator {
         let ep = self
             .endpoint(bus, devfn)
             .ok_or(ConfigError::DeviceNotFound)?;
+        let shift = 8 * u32::from(offset & 3);
+        // GO on a LOCK_INTERFACE request: draw its nonce now, before the raw endpoint lock.
+        // The kernel's DOE worker gets here without any lock held (x86 config accesses are
+        // lockless); only config writes from user space run under the raw `pci_lock`, and
+        // driving LOCK by hand that way gets INSUFFICIENT_ENTROPY instead.
+        let go = offset & !3 == DOE_CAP + PCI_DOE_CTRL && (value << shift) & PCI_DOE_CTRL_GO != 0;
+        let entropy = if go && ep.lock().staged_is_lock() && !irqs_disabled() {
+            let mut nonce = tdisp::Nonce::default();
+            fill_random(&mut nonce);
+            Some(nonce)
+        } else {
+            None
+        };
         let mut ep = ep.lock();
         if !ep.present {
             return Err(ConfigError::DeviceNotFound);
         }
-        let shift = 8 * u32::from(offset & 3);
+        ep.entropy = entropy;
         ep.write_dword(offset & !3, size.mask() << shift, value << shift);
         Ok(())
     }
