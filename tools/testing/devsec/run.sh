@@ -20,4 +20,5 @@ msg "booting linux-$KVERSION in QEMU (TCG)"
 rc=0
 "$here/run-vm.sh" normal run 300 || rc=$?
 sed -n '/^coco-guest: dmesg begin/q;p' "$BUILD/normal/guest.log" 2>/dev/null | grep -v '^coco-guest: userspace'
+grep -q '^verdict: PASS' "$BUILD/normal/guest.log" 2>/dev/null || rc=1
 exit $rc
