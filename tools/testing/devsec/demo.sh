@@ -10,6 +10,7 @@ DBG=/sys/kernel/debug/devsec_bus/$BDF
 fail=0
 
 say() { printf '\n%s\n' "$*"; }
+more() { printf '%s\n' "$*"; }
 show() { printf '    %-44s %s\n' "$1" "$2"; }
 state() {
 	show "TDISP state of the device (debugfs):" "$(cat "$DBG/tdisp_state" 2>/dev/null)"
@@ -58,7 +59,7 @@ done
 show "TSM in devsec mode:" "${TSM:-none} (/sys/class/tsm/$TSM/pci_mode)"
 
 say "3. Bind the driver. Its probe calls cc_probe() first: the device is not"
-say "   accepted, so the driver core defers the probe and records why."
+more "   accepted, so the driver core defers the probe and records why."
 run "echo devsec_pci > $D/driver_override"
 run "echo $BDF > /sys/bus/pci/drivers_probe"
 show "/sys/kernel/debug/devices_deferred:" "$(grep "^$BDF" /sys/kernel/debug/devices_deferred | tr '\t' ' ')"
@@ -67,14 +68,14 @@ expect "no driver bound, reason 'TEE acceptance pending'" \
 	sh -c "[ ! -e $D/driver ] && grep -q 'TEE acceptance pending' /sys/kernel/debug/devices_deferred"
 
 say "4. Lock the device through the TSM: TDISP LOCK_INTERFACE over DOE."
-say "   Its configuration is now frozen; the device returns a start nonce."
+more "   Its configuration is now frozen; the device returns a start nonce."
 run "echo $TSM > $D/tsm/lock" || fail=1
 state
 expect "TDISP CONFIG_LOCKED, not accepted" sh -c "[ \"\$(cat $DBG/tdisp_state)\" = CONFIG_LOCKED ]"
 
 say "5. Accept: the TSM fetches the interface report, checks every MMIO range"
-say "   against the BARs, sends START_INTERFACE with the nonce and confirms RUN;"
-say "   the PCI core then calls device_cc_accept() and probes the device again."
+more "   against the BARs, sends START_INTERFACE with the nonce and confirms RUN;"
+more "   the PCI core then calls device_cc_accept() and probes the device again."
 t0=${EPOCHREALTIME/./}
 run "echo 1 > $D/tsm/accept" || fail=1
 t1=${EPOCHREALTIME/./}
