@@ -7,7 +7,7 @@
 T := tools/testing/devsec
 FLAVOUR ?= normal
 
-.PHONY: all run test check series series-check setup fetch prepare build print-kdir clean help
+.PHONY: all run test check apply series series-check setup fetch prepare build print-kdir clean help
 
 all: help
 
@@ -16,6 +16,7 @@ help:
 	@echo "make test        every test (both flavours, build variants, checks)"
 	@echo "make check       host-side static checks against the normal build"
 	@echo "make series      export a git format-patch series on the pinned base to out/series"
+	@echo "make apply KSRC=/path/to/linux-7.3   apply the overlay to your own tree"
 	@echo "make build       build FLAVOUR (normal|debug|nocc|norust)"
 	@echo "make print-kdir  print FLAVOUR's kernel build directory"
 	@echo "make clean       remove the build output (keeps the pristine source)"
@@ -46,6 +47,9 @@ series: fetch
 
 series-check: series
 	@$(T)/series.sh --build-each
+
+apply:
+	@$(T)/apply.sh "$(KSRC)"
 
 print-kdir:
 	@. $(T)/common.sh && echo "$$BUILD/$(FLAVOUR)"
