@@ -23,6 +23,23 @@ norust) frags=(base norust) ;;
 *) die "unknown flavour '$flavour'" ;;
 esac
 out=$BUILD/$flavour
+
+# A build variant starts as a copy of the nearest build (same source tree, so
+# the object files stay valid): Kbuild then recompiles only what the
+# configuration change reaches.  CONFIDENTIAL_DEVICES=n changes device.h for
+# nearly every file; RUST=n (which implies it) then changes little more.
+seed=
+case $flavour in
+nocc) seed=normal ;;
+norust) seed=nocc; [ -f "$BUILD/nocc/vmlinux" ] || seed=normal ;;
+esac
+if [ -n "$seed" ] && [ ! -f "$out/.config" ] && [ -f "$BUILD/$seed/vmlinux" ]; then
+	msg "[$flavour] starting from a copy of the $seed build"
+	rm -rf "$out" "$out.tmp"
+	cp -a "$BUILD/$seed" "$out.tmp" && rm -f "$out.tmp/.coco-config" &&
+		rm -rf "$out.tmp/modroot" "$out.tmp/initramfs.d" && mv "$out.tmp" "$out" ||
+		die "[$flavour] could not copy $BUILD/$seed"
+fi
 mkdir -p "$out"
 
 paths=()
@@ -65,20 +82,25 @@ if [ ! -f "$out/.config" ] || [ "$(cat "$out/.coco-config" 2>/dev/null)" != "$wa
 	done < <(cat "${paths[@]}" | tac)
 	if [ ${#dropped[@]} -gt 0 ]; then
 		printf '  %s\n' "${dropped[@]}" >&2
-		die "[$flavour] the symbols above did not survive olddefconfig (typo or unmet dependency)"
+		die "[$flavour] the symbols above did not survive olddefconfig" \
+			"(typo or unmet dependency)"
 	fi
 	echo "$want" >"$out/.coco-config"
 fi
 
 if grep -q '^CONFIG_RUST=y' "$out/.config"; then
 	kmake "$flavour" rustavailable >/dev/null 2>"$out/rustavailable.log" ||
-		{ cat "$out/rustavailable.log" >&2; die "the kernel's 'make rustavailable' check failed"; }
+		{
+			cat "$out/rustavailable.log" >&2
+			die "the kernel's 'make rustavailable' check failed"
+		}
 fi
 
-# The normal flavour compiles Rust through clippy (make CLIPPY=1), so lint
-# findings land in its build log next to compiler warnings.
+# The normal flavour and the CONFIDENTIAL_DEVICES=n variant compile Rust
+# through clippy (make CLIPPY=1), so lint findings land in the build log next
+# to compiler warnings.
 extra=()
-[ "$flavour" = normal ] && extra=(CLIPPY=1)
+[ "$flavour" = normal ] || [ "$flavour" = nocc ] && extra=(CLIPPY=1)
 
 # Build with the full log in the cache; show warnings, and the tail on failure.
 kbuild() {
@@ -95,7 +117,8 @@ case $flavour in
 normal | debug)
 	kbuild bzImage modules
 	rm -rf "$out/modroot.new"
-	kmake "$flavour" "${extra[@]}" INSTALL_MOD_PATH="$out/modroot.new" modules_install >/dev/null ||
+	kmake "$flavour" "${extra[@]}" INSTALL_MOD_PATH="$out/modroot.new" modules_install \
+		>/dev/null ||
 		die "[$flavour] modules_install failed"
 	rm -rf "$out/modroot"
 	mv "$out/modroot.new" "$out/modroot"

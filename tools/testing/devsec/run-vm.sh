@@ -26,8 +26,8 @@ command -v qemu-system-x86_64 >/dev/null ||
 accel=(-accel tcg,thread=multi)
 [ "${COCO_KVM:-0}" = 1 ] && [ -w /dev/kvm ] && accel=(-accel kvm -cpu host)
 mem=1G
-[ "$flavour" = debug ] && mem=3G
-append="console=ttyS0 panic=-1 oops=panic log_buf_len=8M coco.mode=$mode"
+[ "$flavour" = debug ] && mem=2G
+append="console=ttyS0 panic=-1 oops=panic log_buf_len=8M coco.mode=$mode coco.flavour=$flavour"
 [ "$mode" = run ] && append+=" kunit.enable=0 quiet"
 [ -n "${COCO_APPEND:-}" ] && append+=" $COCO_APPEND"
 
@@ -60,7 +60,10 @@ fi
 # Any kernel splat fails the run, wherever it appears.
 # (lockdep reports start with WARNING:/BUG:/INFO:, kmemleak's with
 # "unreferenced object" or "suspected memory leaks").
-splat='(WARNING:|BUG:|Oops|Kernel panic|general protection fault|INFO: possible|INFO: task .* blocked|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|KASAN:|UBSAN:|unreferenced object|suspected memory leak)'
+splat='(WARNING:|BUG:|Oops|Kernel panic|general protection fault|INFO: possible'
+splat+='|INFO: task .* blocked|possible circular locking|possible recursive locking'
+splat+='|inconsistent lock state|suspicious RCU usage|KASAN:|UBSAN:|unreferenced object'
+splat+='|suspected memory leak)'
 if grep -aEn "$splat" "$con" "$guest" | grep -av 'coco-guest:' >"$out/splats.txt"; then
 	head -40 "$out/splats.txt" >&2
 	fail "kernel splat detected (see $out/splats.txt)"

@@ -1,22 +1,33 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# test.sh: everything 'make test' does, in order:
+# test.sh: everything 'make test' does:
 #   toolchain, pinned source, prepared tree;
 #   normal flavour: build, boot, KUnit + guest suite;  host checks;
 #   debug flavour (lockdep, KASAN, kmemleak): build, boot, same suites;
 #   build variants CONFIDENTIAL_DEVICES=n and RUST=n;
 # then one summary of all KTAP results ending in "N passed, N failed".
 #
+# A TCG guest running a shell script keeps about one host CPU busy, so the
+# phases are pipelined on the 2-CPU budget: the normal guest and the host
+# checks run while the debug kernel builds, and the debug guest runs while
+# the build variants compile.
+#
 # COCO_FLAVOURS="normal" (for example) limits the run during development.
 
 here=$(dirname "$0")
 . "$here/common.sh"
 
-flavours=${COCO_FLAVOURS:-normal debug nocc norust}
+flavours=" ${COCO_FLAVOURS:-normal debug nocc norust} "
+for f in $flavours; do
+	case $f in normal | debug | nocc | norust) ;; *) die "unknown flavour $f" ;; esac
+done
+want() { [[ $flavours == *" $1 "* ]]; }
+
 mkdir -p "$CACHE"
 exec 9>"$CACHE/.lock"
-flock -n 9 || die "another 'make test' or 'make run' is using $CACHE; wait for it (or set COCO_CACHE)"
+flock -n 9 ||
+	die "another 'make test' or 'make run' is using $CACHE; wait for it (or set COCO_CACHE)"
 
 "$here/setup.sh"
 "$here/fetch-kernel.sh"
@@ -25,53 +36,82 @@ python3 "$here/prepare-tree.py" "$OVERLAY" "$PRISTINE" "$KSRC"
 set +e
 res=$BUILD/results
 rm -rf "$res"
-mkdir -p "$res"
-host=()
-step() { # step NAME CMD...: run one phase, record a host test point and its time
+mkdir -p "$res/steps"
+t_start=$(date +%s)
+
+# step NAME CMD...: run one phase; its status becomes a host test point and
+# its wall time a line in $res/timings.  Safe to use in background jobs.
+step() {
 	local name=$1 t0 rc
 	shift
 	t0=$(date +%s)
 	"$@"
 	rc=$?
 	echo "$name $(($(date +%s) - t0))" >>"$res/timings"
-	if [ $rc = 0 ]; then host+=("ok ${#host[@]} $name"); else host+=("not ok ${#host[@]} $name"); fi
+	echo "$rc" >"$res/steps/$name"
 	return $rc
 }
-host+=("")  # numbering starts at 1
+order=()
 
-ktap_args=()
-for f in $flavours; do
-	case $f in
-	normal | debug)
-		tmo=300
-		[ $f = debug ] && tmo=1200
-		if step "build_$f" "$here/build.sh" $f &&
-		   step "initramfs_$f" "$here/mkinitramfs.sh" $f; then
-			step "vm_${f}_clean" "$here/run-vm.sh" $f test $tmo
-			cp "$BUILD/$f/guest.log" "$res/$f.log" 2>/dev/null &&
-				ktap_args+=("$f=$res/$f.log")
-			if [ $f = normal ]; then
-				"$here/check.sh" >"$res/check.ktap"
-				ktap_args+=("check=$res/check.ktap")
-			fi
-		fi
-		;;
-	nocc | norust)
-		step "build_variant_$f" "$here/build.sh" $f
-		;;
-	*) die "unknown flavour $f" ;;
-	esac
+# guest FLAVOUR: boot the flavour's kernel and keep its guest log (and, for
+# the normal flavour, run the host checks against its build).
+guest() {
+	local f=$1 tmo=300
+	[ "$f" = debug ] && tmo=1200
+	step "vm_${f}_clean" "$here/run-vm.sh" "$f" test "$tmo"
+	cp "$BUILD/$f/guest.log" "$res/$f.log" 2>/dev/null
+	if [ "$f" = normal ]; then
+		"$here/check.sh" >"$res/check.ktap"
+	fi
+	return 0
+}
+
+# build_kernel FLAVOUR: build and pack; true when the flavour can boot.
+build_kernel() {
+	order+=("build_$1" "initramfs_$1")
+	step "build_$1" "$here/build.sh" "$1" && step "initramfs_$1" "$here/mkinitramfs.sh" "$1"
+}
+
+jobs_bg=()
+for f in normal debug; do
+	want $f || continue
+	if build_kernel $f; then
+		order+=("vm_${f}_clean")
+		guest $f &
+		jobs_bg+=($!)
+	fi
 done
+for f in nocc norust; do
+	want $f || continue
+	order+=("build_variant_$f")
+	step "build_variant_$f" "$here/build.sh" "$f"
+done
+wait "${jobs_bg[@]}"
 
 {
 	echo "KTAP version 1"
-	echo "1..$((${#host[@]} - 1))"
-	printf '%s\n' "${host[@]:1}"
+	echo "1..${#order[@]}"
+	i=0
+	for s in "${order[@]}"; do
+		i=$((i + 1))
+		if [ "$(cat "$res/steps/$s" 2>/dev/null)" = 0 ]; then
+			echo "ok $i $s"
+		else
+			echo "not ok $i $s"
+		fi
+	done
 } >"$res/host.ktap"
+
+ktap_args=("host=$res/host.ktap")
+for f in normal debug; do
+	[ -f "$res/$f.log" ] && ktap_args+=("$f=$res/$f.log")
+	[ $f = normal ] && [ -f "$res/check.ktap" ] && ktap_args+=("check=$res/check.ktap")
+done
 
 echo
 echo "Per-test results:"
-python3 "$here/ktap.py" "host=$res/host.ktap" "${ktap_args[@]}" | tee "$res/summary.txt"
+python3 "$here/ktap.py" "${ktap_args[@]}" | tee "$res/summary.txt"
 rc=${PIPESTATUS[0]}
+echo "total $(($(date +%s) - t_start))" >>"$res/timings"
 echo "(phase timings in seconds: $(paste -sd' ' "$res/timings"))" >&2
 exit $rc
