@@ -17,9 +17,12 @@ grep -q '^VERSION = 7$' "$ksrc/Makefile" && grep -q '^PATCHLEVEL = 3$' "$ksrc/Ma
 mapfile -t series < <(sed 's/#.*//; /^\s*$/d' "$OVERLAY/patches/series")
 touched=()
 for p in "${series[@]}"; do
-	while read -r f; do touched+=("$f"); done < <(sed -n 's|^+++ b/\([^\t]*\).*|\1|p' "$OVERLAY/patches/$p")
+	while read -r f; do
+		touched+=("$f")
+	done < <(sed -n 's|^+++ b/\([^\t]*\).*|\1|p' "$OVERLAY/patches/$p")
 done
-mapfile -t files < <(cd "$OVERLAY" && git ls-files arch drivers include rust samples Documentation tools lib kernel scripts 2>/dev/null |
+kdirs=(arch drivers include rust samples Documentation tools lib kernel scripts)
+mapfile -t files < <(cd "$OVERLAY" && git ls-files "${kdirs[@]}" 2>/dev/null |
 	grep -v '^tools/testing/devsec/' ; echo tools/testing/devsec/devsec.sh)
 
 if git -C "$ksrc" rev-parse --git-dir >/dev/null 2>&1; then
@@ -33,7 +36,8 @@ for f in "${files[@]}"; do
 done
 for p in "${series[@]}"; do
 	if ! patch -p1 -d "$ksrc" --dry-run -s -f -F0 <"$OVERLAY/patches/$p" >/dev/null; then
-		patch -p1 -R -d "$ksrc" --dry-run -s -f -F0 <"$OVERLAY/patches/$p" >/dev/null 2>&1 &&
+		patch -p1 -R -d "$ksrc" --dry-run -s -f -F0 <"$OVERLAY/patches/$p" \
+			>/dev/null 2>&1 &&
 			die "patches/$p is already applied to $ksrc"
 		die "patches/$p does not apply to $ksrc"
 	fi

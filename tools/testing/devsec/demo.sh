@@ -16,7 +16,8 @@ state() {
 	show "TDISP state of the device (debugfs):" "$(cat "$DBG/tdisp_state" 2>/dev/null)"
 	show "tsm/lock (TSM holding the lock):" "'$(cat "$D/tsm/lock" 2>/dev/null)'"
 	show "tsm/accept (device_cc_accepted()):" "$(cat "$D/tsm/accept" 2>/dev/null)"
-	show "driver bound:" "$(basename "$(readlink "$D/driver" 2>/dev/null)" 2>/dev/null || echo none)"
+	show "driver bound:" \
+		"$(basename "$(readlink "$D/driver" 2>/dev/null)" 2>/dev/null || echo none)"
 }
 # run CMD...: show a shell command and what the kernel answered.
 run() {
@@ -62,10 +63,12 @@ say "3. Bind the driver. Its probe calls cc_probe() first: the device is not"
 more "   accepted, so the driver core defers the probe and records why."
 run "echo devsec_pci > $D/driver_override"
 run "echo $BDF > /sys/bus/pci/drivers_probe"
-show "/sys/kernel/debug/devices_deferred:" "$(grep "^$BDF" /sys/kernel/debug/devices_deferred | tr '\t' ' ')"
+show "/sys/kernel/debug/devices_deferred:" \
+	"$(grep "^$BDF" /sys/kernel/debug/devices_deferred | tr '\t' ' ')"
 state
 expect "no driver bound, reason 'TEE acceptance pending'" \
-	sh -c "[ ! -e $D/driver ] && grep -q 'TEE acceptance pending' /sys/kernel/debug/devices_deferred"
+	sh -c "[ ! -e $D/driver ] &&
+		grep -q 'TEE acceptance pending' /sys/kernel/debug/devices_deferred"
 
 say "4. Lock the device through the TSM: TDISP LOCK_INTERFACE over DOE."
 more "   Its configuration is now frozen; the device returns a start nonce."
@@ -95,7 +98,8 @@ say "7. Unlock: the driver is unbound, device_cc_reject() runs, TDISP STOP."
 run "echo $TSM > $D/tsm/unlock" || fail=1
 state
 expect "unbound, not accepted, TDISP CONFIG_UNLOCKED" \
-	sh -c "[ ! -e $D/driver ] && [ \"\$(cat $D/tsm/accept)\" = 0 ] && [ \"\$(cat $DBG/tdisp_state)\" = CONFIG_UNLOCKED ]"
+	sh -c "[ ! -e $D/driver ] && [ \"\$(cat $D/tsm/accept)\" = 0 ] &&
+		[ \"\$(cat $DBG/tdisp_state)\" = CONFIG_UNLOCKED ]"
 
 say "8. A device that lies: its interface report does not match its BAR."
 run "echo $TSM > $D/tsm/lock"

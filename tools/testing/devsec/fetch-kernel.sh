@@ -27,10 +27,11 @@ if ! [ -f "$deb" ] || ! sha_ok "$deb" "$KPKG_DEB_SHA256"; then
 	rm -rf "$apt_dir"
 	mkdir -p "$apt_dir"/{state/lists/partial,cache/archives/partial,parts,prefs}
 	: >"$apt_dir/state/status"
-	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $KPKG_SUITE main" \
+	keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+	echo "deb [signed-by=$keyring] http://deb.debian.org/debian $KPKG_SUITE main" \
 		>"$apt_dir/sources.list"
 	[ -r /usr/share/keyrings/debian-archive-keyring.gpg ] ||
-		die "/usr/share/keyrings/debian-archive-keyring.gpg is missing (apt-get install debian-archive-keyring)"
+		die "$keyring is missing (apt-get install debian-archive-keyring)"
 	aptopts=(-o Dir::Etc::SourceList="$apt_dir/sources.list"
 		 -o Dir::Etc::SourceParts="$apt_dir/parts"
 		 -o Dir::Etc::Preferences=/dev/null
@@ -51,7 +52,8 @@ if ! [ -f "$deb" ] || ! sha_ok "$deb" "$KPKG_DEB_SHA256"; then
 	if ! sha_ok "$deb" "$KPKG_DEB_SHA256"; then
 		got=$(sha256sum "$deb" | cut -d' ' -f1)
 		mv "$deb" "$deb.bad"
-		die "$deb_name: sha256 mismatch (expected $KPKG_DEB_SHA256, got $got); kept as $deb.bad, nothing extracted"
+		die "$deb_name: sha256 mismatch (expected $KPKG_DEB_SHA256, got $got);" \
+			"kept as $deb.bad, nothing extracted"
 	fi
 fi
 

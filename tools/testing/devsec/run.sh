@@ -19,6 +19,7 @@ python3 "$here/prepare-tree.py" "$OVERLAY" "$PRISTINE" "$KSRC"
 msg "booting linux-$KVERSION in QEMU (TCG)"
 rc=0
 "$here/run-vm.sh" normal run 300 || rc=$?
-sed -n '/^coco-guest: dmesg begin/q;p' "$BUILD/normal/guest.log" 2>/dev/null | grep -v '^coco-guest: userspace'
+sed -n '/^coco-guest: dmesg begin/q;p' "$BUILD/normal/guest.log" 2>/dev/null |
+	grep -v '^coco-guest: userspace'
 grep -q '^verdict: PASS' "$BUILD/normal/guest.log" 2>/dev/null || rc=1
 exit $rc

@@ -23,7 +23,8 @@ git -C "$repo" worktree remove -f "$am" 2>/dev/null || true
 git -C "$repo" worktree prune
 rm -rf "$am"
 git -C "$repo" worktree add -q --detach "$am" v7.3.4-debian
-if git -C "$am" -c user.name=am -c user.email=am@invalid am -q $(ls "$out"/0*.patch | grep -v /0000-) 2>"$work/am.log"; then
+patches=$(ls "$out"/0*.patch | grep -v /0000-)
+if git -C "$am" -c user.name=am -c user.email=am@invalid am -q $patches 2>"$work/am.log"; then
 	msg "git am: all $(ls "$out" | grep -vc '^0000') patches apply to v7.3.4"
 else
 	cat "$work/am.log" >&2
@@ -38,7 +39,8 @@ for p in "$out"/0*.patch; do
 		echo "$r" | grep -A3 '^ERROR' >&2
 		rc=1
 	elif [ -n "$r" ]; then
-		echo "checkpatch: $(basename "$p"): $(echo "$r" | grep -c '^WARNING') warnings, $(echo "$r" | grep -c '^CHECK') checks" >&2
+		echo "checkpatch: $(basename "$p"): $(echo "$r" | grep -c '^WARNING') warnings," \
+			"$(echo "$r" | grep -c '^CHECK') checks" >&2
 	fi
 done
 
@@ -49,10 +51,12 @@ if [ "${1:-}" = --build-each ]; then
 		git -C "$am" checkout -q "$c"
 		cp "$BUILD/normal/.config" "$work/config"
 		if make -C "$am" O="$work/build" LLVM="$LLVM_SUFFIX" -j"$JOBS" -s \
-			KCONFIG_CONFIG="$work/config" olddefconfig vmlinux modules >"$work/build-$n.log" 2>&1; then
+			KCONFIG_CONFIG="$work/config" olddefconfig vmlinux modules \
+			>"$work/build-$n.log" 2>&1; then
 			msg "prefix $n builds: $(git -C "$am" log -1 --format=%s)"
 		else
-			echo "prefix $n does not build: $(git -C "$am" log -1 --format=%s) (log: $work/build-$n.log)" >&2
+			echo "prefix $n does not build: $(git -C "$am" log -1 --format=%s)" \
+				"(log: $work/build-$n.log)" >&2
 			rc=1
 		fi
 	done
