@@ -140,12 +140,10 @@ impl<'a> Mailbox<'a> {
         response: &mut [u8],
     ) -> Result<usize> {
         let start = Instant::<Monotonic>::now();
-        // SAFETY:
-        // - `self.mb` is a valid mailbox by the type invariant.
-        // - `request` and `response` are dword aligned (checked by the caller or allocated as
-        //   `u32`s) and valid for reads respectively writes of their lengths; `pci_doe()` reads
-        //   and writes at most that many bytes (the last partial dword byte-wise).
-        // - `pci_doe()` completes the exchange before it returns and keeps no pointer to them.
+        // `request` and `response` are dword aligned (checked by the caller or allocated as
+        // `u32`s); `pci_doe()` accesses at most their lengths (a last partial dword byte-wise).
+        // SAFETY: `self.mb` is valid (type invariant); the buffers are valid for reads resp.
+        // writes of their lengths; `pci_doe()` finishes before returning and keeps no pointer.
         let ret = unsafe {
             bindings::pci_doe(
                 self.mb.as_ptr(),

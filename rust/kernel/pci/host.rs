@@ -305,11 +305,11 @@ impl<T: ConfigSpace> HostBridge<T> {
         let bridge = NonNull::new(unsafe { bindings::pci_alloc_host_bridge(0) }).ok_or(ENOMEM)?;
         let raw = bridge.as_ptr();
         let parent_raw = parent.map_or(core::ptr::null_mut(), |p| p.as_raw());
-        // SAFETY: `bridge` is a freshly allocated and initialised host bridge that is not
-        // registered yet, so its members may be set. `OPS` is a promoted constant ('static);
-        // `sysdata` and the window stay valid while the bus exists (type invariant). `parent`,
-        // if any, is kept alive by the reference stored in `Self` below and by the reference
-        // `device_add()` takes.
+        // `parent`, if any, is kept alive by the reference stored in `Self` below and by the
+        // reference `device_add()` takes; `OPS` is a promoted constant ('static).
+        // SAFETY: `bridge` is fresh and unregistered, so its members may be set; `sysdata` and
+        // the window stay valid while the bus exists (type invariant); `parent` and `OPS`
+        // outlive it, see above.
         let ret = unsafe {
             (*raw).dev.parent = parent_raw;
             (*raw).sysdata = sysdata.cast();

@@ -225,10 +225,9 @@ impl<T: DevsecTsm> Registration<T> {
             GFP_KERNEL,
         )?;
 
-        // SAFETY:
-        // - `parent` is a valid device; `device_add()` takes a reference to it.
-        // - `inner.ops` is a valid `struct pci_tsm_ops` in a pinned allocation that outlives the
-        //   TSM device: `drop` unregisters the device before `inner` is freed.
+        // SAFETY: `parent` is a valid device (`device_add()` takes a reference to it); `inner.ops`
+        // is a valid `struct pci_tsm_ops` in a pinned allocation that outlives the TSM device,
+        // because `drop` unregisters the device before `inner` is freed.
         let tsm_dev = unsafe { bindings::tsm_register(parent.as_raw(), inner.ops.get()) };
         let tsm_dev = from_err_ptr(tsm_dev)?;
 
