@@ -74,6 +74,18 @@ kd=$("$KSRC/scripts/kernel-doc" -none -Wall "$KSRC/include/linux/device.h" 2>&1 
 	grep -i 'device_cc' | head -5)
 point $([ -z "$kd" ]; echo $?) kernel_doc_device_h "$kd"
 
+# The driver-api page builds with Sphinx (Debian's, through the kernel's
+# wrapper) without warnings, the kernel-doc it pulls in included.
+doc=$BUILD/htmldocs
+rm -rf "$doc"
+make -C "$KSRC" O="$doc" -s PYTHON3=/usr/bin/python3 SPHINXBUILD=/usr/bin/sphinx-build \
+	SPHINXDIRS=driver-api/coco htmldocs >"$BUILD/htmldocs.log" 2>&1
+rc=$?
+w=$(grep -E 'WARNING|ERROR|CRITICAL' "$BUILD/htmldocs.log" | grep -v 'dot(1) not found' | head -5)
+page=$doc/Documentation/output/driver-api/coco/device-acceptance.html
+point $([ $rc = 0 ] && [ -z "$w" ] && grep -q 'device_cc_probe' "$page" 2>/dev/null; echo $?) \
+	htmldocs_driver_api_coco "rc $rc" "$w"
+
 # Export set: exactly device_cc_probe among the four.
 exp=$(awk '$2 ~ /^device_cc_/ {print $2}' "$out/Module.symvers" | sort | paste -sd' ')
 point $([ "$exp" = device_cc_probe ]; echo $?) export_set_is_device_cc_probe "exported: '$exp'"
