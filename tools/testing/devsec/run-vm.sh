@@ -26,7 +26,7 @@ command -v qemu-system-x86_64 >/dev/null ||
 accel=(-accel tcg,thread=multi)
 [ "${COCO_KVM:-0}" = 1 ] && [ -w /dev/kvm ] && accel=(-accel kvm -cpu host)
 mem=1G
-[ "$flavour" = debug ] && mem=2G
+[ "$flavour" = debug ] && mem=1536M
 append="console=ttyS0 panic=-1 oops=panic log_buf_len=8M coco.mode=$mode coco.flavour=$flavour"
 [ "$mode" = run ] && append+=" kunit.enable=0 quiet"
 [ -n "${COCO_APPEND:-}" ] && append+=" $COCO_APPEND"
