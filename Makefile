@@ -4,6 +4,7 @@
 # See README.md.  The kernel source and build output live in the cache
 # (COCO_CACHE, default ${XDG_CACHE_HOME:-~/.cache}/coco-accept).
 
+SHELL := /bin/bash
 T := tools/testing/devsec
 FLAVOUR ?= normal
 
