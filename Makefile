@@ -4,10 +4,11 @@
 # See README.md.  The kernel source and build output live in the cache
 # (COCO_CACHE, default ${XDG_CACHE_HOME:-~/.cache}/coco-accept).
 
+SHELL := /bin/bash
 T := tools/testing/devsec
 FLAVOUR ?= normal
 
-.PHONY: all run test check apply series series-check setup fetch prepare build print-kdir clean help
+.PHONY: all run test check bench apply series series-check setup fetch prepare build print-kdir clean help
 
 all: help
 
@@ -15,6 +16,7 @@ help:
 	@echo "make run         build, boot and show the acceptance life cycle"
 	@echo "make test        every test (both flavours, build variants, checks)"
 	@echo "make check       host-side static checks against the normal build"
+	@echo "make bench       latency, scaling and hot-path benchmarks -> bench/results.md"
 	@echo "make series      export a git format-patch series on the pinned base to out/series"
 	@echo "make apply KSRC=/path/to/linux-7.3   apply the overlay to your own tree"
 	@echo "make build       build FLAVOUR (normal|debug|nocc|norust)"
@@ -26,6 +28,9 @@ run:
 
 test:
 	@$(T)/test.sh
+
+bench:
+	@$(T)/bench.sh
 
 setup:
 	@$(T)/setup.sh

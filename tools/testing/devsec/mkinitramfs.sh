@@ -24,7 +24,7 @@ ln -s bash "$stage/bin/sh.bash"
 install -m 0755 "$here/init" "$stage/init"
 for f in "$here"/*.sh; do
 	case $(basename "$f") in
-	common.sh | setup.sh | fetch-kernel.sh | build.sh | mkinitramfs.sh | run-vm.sh) ;;
+	common.sh | setup.sh | fetch-kernel.sh | build.sh | mkinitramfs.sh | run-vm.sh | bench.sh) ;;
 	*) install -m 0755 "$f" "$stage/devsec/" ;;
 	esac
 done

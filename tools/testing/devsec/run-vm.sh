@@ -28,7 +28,7 @@ accel=(-accel tcg,thread=multi)
 mem=1G
 [ "$flavour" = debug ] && mem=1536M
 append="console=ttyS0 panic=-1 oops=panic log_buf_len=8M coco.mode=$mode coco.flavour=$flavour"
-[ "$mode" = run ] && append+=" kunit.enable=0 quiet"
+case $mode in run | bench) append+=" kunit.enable=0 quiet" ;; esac
 [ -n "${COCO_APPEND:-}" ] && append+=" $COCO_APPEND"
 
 rm -f "$con" "$guest"

@@ -1,0 +1,355 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# bench-guest.sh: the guest half of 'make bench' (coco.mode=bench).
+#
+# Measures, on the devsec_bus sample's emulated TDISP endpoints:
+#   latency   lock, accept (write until devsec_pci is bound) and unlock of
+#             one endpoint, over CYCLES cycles;
+#   scale     lock+accept of all N endpoints, N = 1, 16, 64, 256, with
+#             all N deferred first and with one deferred at a time;
+#   deferred  lock+accept at N = 1 and 64 with and without 256 unrelated
+#             platform devices waiting in the deferred-probe list;
+#   hotpath   device_cc_accepted() against a C baseline (built-in helper,
+#             debugfs devsec_bench/hotpath).
+#
+# Timing uses bash's $EPOCHREALTIME, and nothing inside a timed window
+# forks: the sysfs writes are printf builtins with redirections.  Every
+# step's result is verified outside the window; a failed step is counted
+# and reported, and 'bench: failures N' with N > 0 fails the host side.
+#
+# Output: machine-readable lines "bench: <key> <values...>" on stdout.
+
+set -u
+
+BDF=10000:01:00.0
+DBG=/sys/kernel/debug/devsec_bus
+BENCH=/sys/kernel/debug/devsec_bench
+DEFERRED=/sys/kernel/debug/devices_deferred
+PCIDRV=/sys/bus/pci/drivers/devsec_pci
+PCIDBG=/sys/kernel/debug/devsec_pci
+CYCLES=${CYCLES:-100}
+PASSES=${PASSES:-3}
+TSM=
+FAILS=0
+
+out() { echo "bench: $*"; }
+fail() {
+	FAILS=$((FAILS + 1))
+	out fail "$*"
+}
+
+find_tsm() {
+	local t m
+	for t in /sys/class/tsm/tsm*; do
+		[ -r "$t/pci_mode" ] || continue
+		read -r m <"$t/pci_mode"
+		[ "$m" = devsec ] && TSM=${t##*/} && return 0
+	done
+	return 1
+}
+
+# State checks (outside the timed windows).
+tdisp_state() {
+	local s="?"
+	read -r s <"$DBG/$1/tdisp_state" 2>/dev/null
+	echo "$s"
+}
+is_bound() { [ "/sys/bus/pci/devices/$1/driver" -ef "$PCIDRV" ]; }
+is_locked() { # locked by $TSM, not accepted, unbound, TDISP CONFIG_LOCKED
+	local d=/sys/bus/pci/devices/$1 h="" a=""
+	read -r h <"$d/tsm/lock"
+	read -r a <"$d/tsm/accept"
+	[ "$h" = "$TSM" ] && [ "$a" = 0 ] && ! is_bound "$1" &&
+		[ "$(tdisp_state "$1")" = CONFIG_LOCKED ]
+}
+is_running() { # locked, accepted, devsec_pci bound, TDISP RUN
+	local d=/sys/bus/pci/devices/$1 h="" a=""
+	read -r h <"$d/tsm/lock"
+	read -r a <"$d/tsm/accept"
+	[ "$h" = "$TSM" ] && [ "$a" = 1 ] && is_bound "$1" &&
+		[ "$(tdisp_state "$1")" = RUN ]
+}
+is_unlocked() { # not locked, not accepted, unbound, TDISP CONFIG_UNLOCKED
+	local d=/sys/bus/pci/devices/$1 h="" a=""
+	read -r h <"$d/tsm/lock"
+	read -r a <"$d/tsm/accept"
+	[ -z "$h" ] && [ "$a" = 0 ] && ! is_bound "$1" &&
+		[ "$(tdisp_state "$1")" = CONFIG_UNLOCKED ]
+}
+state_line() {
+	local d=/sys/bus/pci/devices/$1
+	echo "$1: lock='$(cat "$d/tsm/lock")' accept=$(cat "$d/tsm/accept") driver='$(basename "$(readlink "$d/driver")" 2>/dev/null)' tdisp=$(tdisp_state "$1")"
+}
+
+# Bind devsec_pci through driver_override; its probe defers until accepted.
+override() {
+	printf devsec_pci >"/sys/bus/pci/devices/$1/driver_override"
+	printf '%s' "$1" >/sys/bus/pci/drivers_probe 2>/dev/null
+	return 0
+}
+
+# recover BDF: back to unlocked and unbound after a failed step.
+recover() {
+	printf '%s' "$TSM" >"/sys/bus/pci/devices/$1/tsm/unlock" 2>/dev/null
+	[ -e "/sys/bus/pci/devices/$1/driver" ] &&
+		printf '%s' "$1" >"/sys/bus/pci/devices/$1/driver/unbind" 2>/dev/null
+	return 0
+}
+
+# samples NAME VALUES...: "bench: samples NAME v1 v2 ..." (microseconds); the
+# host pools the samples of one NAME and computes median and p95.
+samples() { out samples "$@"; }
+
+# load_bus N: (re)load devsec_bus with N endpoints and wait until all of
+# them offer the tsm/ interface; fills BDFS.
+load_bus() {
+	local n=$1 i d
+	BDFS=()
+	lsmod | grep -q '^devsec_bus ' && rmmod devsec_bus
+	modprobe devsec_bus endpoints="$n" || { fail "modprobe devsec_bus endpoints=$n"; return 1; }
+	for i in $(seq 100); do
+		BDFS=()
+		for d in /sys/bus/pci/devices/10000:01:*; do
+			[ -e "$d/tsm/lock" ] && BDFS+=("${d##*/}")
+		done
+		[ ${#BDFS[@]} = "$n" ] && return 0
+		sleep 0.1
+	done
+	fail "devsec_bus endpoints=$n: ${#BDFS[@]} endpoints with tsm/ after 10 s"
+	return 1
+}
+
+# settle: let the driver core's deferred-probe retries (queued by every bind)
+# finish before the next timed window: wait until the deferring platform
+# devices are all back in the pending list.
+settle() {
+	local want=$1 i
+	for i in $(seq 100); do
+		[ "$(grep -c '^devsec_bench_defer' "$DEFERRED")" -ge "$want" ] && return 0
+		sleep 0.05
+	done
+	fail "settle: fewer than $want deferring devices pending after 5 s"
+}
+
+# accept_all LABEL N REP: time lock+accept of every endpoint in BDFS, verify,
+# then time unlock of all and verify.
+accept_all() {
+	local label=$1 n=$2 rep=$3 b t0 t1 werr=0 bad=0
+	local paths=()
+	for b in "${BDFS[@]}"; do
+		override "$b"
+		paths+=("/sys/bus/pci/devices/$b/tsm")
+	done
+	t0=${EPOCHREALTIME/./}
+	for b in "${paths[@]}"; do
+		printf '%s' "$TSM" >"$b/lock" 2>/dev/null || werr=$((werr + 1))
+		printf 1 >"$b/accept" 2>/dev/null || werr=$((werr + 1))
+	done
+	t1=${EPOCHREALTIME/./}
+	for b in "${BDFS[@]}"; do
+		is_running "$b" || { bad=$((bad + 1)); [ $bad = 1 ] && out diag "$(state_line "$b")"; }
+	done
+	[ $werr = 0 ] && [ $bad = 0 ] ||
+		fail "$label N=$n rep $rep: lock+accept: $werr failed writes, $bad endpoints not running"
+	out scale "$label" "$n" "$rep" "$((t1 - t0))"
+
+	werr=0
+	t0=${EPOCHREALTIME/./}
+	for b in "${paths[@]}"; do
+		printf '%s' "$TSM" >"$b/unlock" 2>/dev/null || werr=$((werr + 1))
+	done
+	t1=${EPOCHREALTIME/./}
+	bad=0
+	for b in "${BDFS[@]}"; do is_unlocked "$b" || bad=$((bad + 1)); done
+	[ $werr = 0 ] && [ $bad = 0 ] ||
+		fail "$label N=$n rep $rep: unlock: $werr failed writes, $bad endpoints not unlocked"
+	out unlock_all "$label" "$n" "$rep" "$((t1 - t0))"
+}
+
+# accept_each N REP: like accept_all, but each endpoint gets driver_override
+# only just before its own (separately timed) lock+accept, so that no other
+# endpoint waits in the deferred-probe list meanwhile: the accept path's
+# own cost, without the driver core's retries of the others.
+accept_each() {
+	local n=$1 rep=$2 b d t0 t1 sum=0 werr=0 bad=0
+	for b in "${BDFS[@]}"; do
+		d=/sys/bus/pci/devices/$b/tsm
+		override "$b"
+		t0=${EPOCHREALTIME/./}
+		printf '%s' "$TSM" >"$d/lock" 2>/dev/null || werr=$((werr + 1))
+		printf 1 >"$d/accept" 2>/dev/null || werr=$((werr + 1))
+		t1=${EPOCHREALTIME/./}
+		sum=$((sum + t1 - t0))
+	done
+	for b in "${BDFS[@]}"; do is_running "$b" || bad=$((bad + 1)); done
+	[ $werr = 0 ] && [ $bad = 0 ] ||
+		fail "isolated N=$n rep $rep: lock+accept: $werr failed writes, $bad endpoints not running"
+	out scale isolated "$n" "$rep" "$sum"
+	for b in "${BDFS[@]}"; do
+		printf '%s' "$TSM" >"/sys/bus/pci/devices/$b/tsm/unlock" 2>/dev/null || werr=$((werr + 1))
+		# Back to no override, so the next rep starts with nothing deferred.
+		printf '\n' >"/sys/bus/pci/devices/$b/driver_override"
+	done
+	bad=0
+	for b in "${BDFS[@]}"; do is_unlocked "$b" || bad=$((bad + 1)); done
+	[ $werr = 0 ] && [ $bad = 0 ] ||
+		fail "isolated N=$n rep $rep: unlock: $werr failed writes, $bad endpoints not unlocked"
+}
+
+pci_probes() {
+	local v=0
+	read -r v <"$PCIDBG/probe_attempts" 2>/dev/null
+	echo "$v"
+}
+
+# series LABEL N REPS [DEFERRING]: REPS rounds of accept_all on N endpoints
+# (for LABEL "scale" alternating with accept_each), and the probe calls
+# this caused: of devsec_pci, and of the deferring platform devices.
+series() {
+	local label=$1 n=$2 reps=$3 defer=${4:-0} r p0=0 p1=0 q0 q1
+	load_bus "$n" || return 1
+	read -r _ p0 <"$BENCH/deferred"
+	q0=$(pci_probes)
+	for r in $(seq "$reps"); do
+		settle "$defer"
+		accept_all "$label" "$n" "$r"
+	done
+	settle "$defer"
+	sleep 0.2
+	q1=$(pci_probes)
+	read -r _ p1 <"$BENCH/deferred"
+	out defer_probes "$label" "$n" "$reps" "$((p1 - p0))"
+	out pci_probes "$label" "$n" "$reps" "$((q1 - q0))"
+	if [ "$label" = scale ]; then
+		for b in "${BDFS[@]}"; do printf '\n' >"/sys/bus/pci/devices/$b/driver_override"; done
+		for r in $(seq "$reps"); do accept_each "$n" "$r"; done
+	fi
+}
+
+out start "$(uname -r)" "$(nproc) cpus" "$(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo)"
+out kernel "$(uname -v)"
+
+modprobe devsec_bus && modprobe devsec_tsm && modprobe devsec_pci && find_tsm ||
+	{ fail "cannot load the devsec samples or find a devsec TSM"; out failures "$FAILS"; out done; exit 1; }
+[ -r "$BENCH/hotpath" ] || fail "no $BENCH (CONFIG_SAMPLE_DEVSEC_BENCH off?)"
+out tsm "$TSM"
+
+# latency LABEL CYCLES [DEFERRING]: lock, accept (until bound) and unlock of
+# one endpoint, each timed on its own, verified after; "bench: samples
+# LABEL_STEP ..." per step.
+latency() {
+	local label=$1 cycles=$2 defer=${3:-0} i rc t0 t1
+	local D=/sys/bus/pci/devices/$BDF/tsm lk=() ac=() ul=()
+	for i in $(seq "$cycles"); do
+		override "$BDF"
+		settle "$defer"
+		t0=${EPOCHREALTIME/./}
+		printf '%s' "$TSM" >"$D/lock" 2>/dev/null
+		rc=$?
+		t1=${EPOCHREALTIME/./}
+		[ $rc = 0 ] && is_locked "$BDF" || {
+			fail "$label cycle $i: lock: $(state_line "$BDF")"
+			recover "$BDF"
+			continue
+		}
+		lk+=($((t1 - t0)))
+
+		t0=${EPOCHREALTIME/./}
+		printf 1 >"$D/accept" 2>/dev/null
+		rc=$?
+		t1=${EPOCHREALTIME/./}
+		[ $rc = 0 ] && is_running "$BDF" || {
+			fail "$label cycle $i: accept: $(state_line "$BDF")"
+			recover "$BDF"
+			continue
+		}
+		ac+=($((t1 - t0)))
+
+		t0=${EPOCHREALTIME/./}
+		printf '%s' "$TSM" >"$D/unlock" 2>/dev/null
+		rc=$?
+		t1=${EPOCHREALTIME/./}
+		[ $rc = 0 ] && is_unlocked "$BDF" || {
+			fail "$label cycle $i: unlock: $(state_line "$BDF")"
+			recover "$BDF"
+			continue
+		}
+		ul+=($((t1 - t0)))
+	done
+	samples "${label}_lock" "${lk[@]}"
+	samples "${label}_accept" "${ac[@]}"
+	samples "${label}_unlock" "${ul[@]}"
+	[ ${#ul[@]} = "$cycles" ] || fail "$label: ${#ul[@]} of $cycles cycles completed"
+}
+
+# deferring N: make N deferring platform devices exist, and wait until they
+# are all in the deferred-probe list.
+deferring() {
+	printf '%s' "$1" >"$BENCH/deferred" || fail "cannot set $1 deferring devices"
+	settle "$1"
+	[ "$(grep -c '^devsec_bench_defer' "$DEFERRED")" = "$1" ] ||
+		fail "$1 deferring devices wanted, $(grep -c '^devsec_bench_defer' "$DEFERRED") in the list"
+}
+
+phase() { out phase "$1" "$(cut -d' ' -f1 /proc/uptime)"; }
+
+phase latency
+#
+# 1. Latency of lock, accept (until bound) and unlock of one endpoint.
+#
+load_bus 1 && latency plain "$CYCLES"
+
+#
+# 2. Scaling: per-device lock+accept for N = 1, 16, 64, 256, each point with
+# at least 64 device operations per pass, PASSES passes interleaved so that
+# drift in the (shared, emulated) machine hits every N alike.
+#
+phase scale
+for pass in $(seq "$PASSES"); do
+	series scale 1 64
+	series scale 16 4
+	series scale 64 1
+	series scale 256 1
+done
+
+#
+# 3. The same with 256 unrelated devices in the deferred-probe list, against
+# the same measurement without them.  The machine's load drifts (TCG on
+# shared cores), so present and absent alternate in small chunks.  Run last:
+# by now the driver core's deferred-probe timeout (10 s after boot) is over.
+#
+phase deferred
+for pass in $(seq 8); do
+	deferring 0
+	series absent 1 8
+	deferring 256
+	out deferred_count "$(grep -c '^devsec_bench_defer' "$DEFERRED")" "$(grep -c . "$DEFERRED")"
+	series deferred256 1 8 256
+done
+for pass in $(seq "$PASSES"); do
+	deferring 0
+	series absent 64 1
+	deferring 256
+	series deferred256 64 1 256
+done
+load_bus 1
+for pass in $(seq 4); do
+	deferring 0
+	latency absent 8
+	deferring 256
+	latency deferred256 8 256
+done
+deferring 0
+
+phase hotpath
+hp=$(cat "$BENCH/hotpath") || fail "reading $BENCH/hotpath failed"
+while read -r line; do
+	out hotpath "$line"
+done <<<"$hp"
+echo "$hp" | grep -qx 'errors 0' || fail "hotpath: wrong answers ($(echo "$hp" | grep errors))"
+
+rmmod devsec_pci devsec_tsm devsec_bus || fail "rmmod of the samples"
+phase end
+out failures "$FAILS"
+out done
