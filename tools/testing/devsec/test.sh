@@ -113,10 +113,10 @@ for f in normal debug; do
 	[ $f = normal ] && [ -f "$res/check.ktap" ] && ktap_args+=("check=$res/check.ktap")
 done
 
-echo
-echo "Per-test results:"
-python3 "$here/ktap.py" "${ktap_args[@]}" | tee "$res/summary.txt"
-rc=${PIPESTATUS[0]}
 echo "total $(($(date +%s) - t_start))" >>"$res/timings"
 echo "(phase timings in seconds: $(paste -sd' ' "$res/timings"))" >&2
-exit $rc
+echo
+echo "Per-test results:"
+# The summary's last line, "N passed, N failed[, N skipped]", ends the output.
+python3 "$here/ktap.py" "${ktap_args[@]}" | tee "$res/summary.txt"
+exit "${PIPESTATUS[0]}"
