@@ -58,8 +58,15 @@ dev() { echo "/sys/bus/pci/devices/${1:-$BDF}"; }
 
 # wr FILE DATA: write DATA with one write(2); WERR is "" on success, else the
 # strerror text.  printf is a bash builtin, so the errno is the kernel's.
+# No command substitution: forks and execs dominate the suite's run time
+# under KASAN, so the state helpers below use builtins only.
+WERRF=/tmp/devsec.werr
 wr() {
-	WERR=$({ printf '%b' "$2" >"$1"; } 2>&1) && WERR="" && return 0
+	if { printf '%b' "$2" >"$1"; } 2>"$WERRF"; then
+		WERR=""
+		return 0
+	fi
+	read -r WERR <"$WERRF"
 	WERR=${WERR##*: }
 	return 1
 }
@@ -79,11 +86,22 @@ expect_err() {
 	fi
 }
 
-tdisp_state() { cat "$DBG/${1:-$BDF}/tdisp_state" 2>/dev/null || echo "?"; }
-accepted() { cat "$(dev "${1:-}")/tsm/accept" 2>/dev/null; }
-holder() { cat "$(dev "${1:-}")/tsm/lock" 2>/dev/null; }
-driver_of() { basename "$(readlink "$(dev "${1:-}")/driver" 2>/dev/null)" 2>/dev/null; }
-bound() { [ "$(driver_of "${1:-}")" = devsec_pci ]; }
+# rd FILE: print the first line of FILE; false if it cannot be read.
+rd() {
+	local v=
+	read -r v 2>/dev/null <"$1" || [ -n "$v" ] || return 1
+	echo "$v"
+}
+tdisp_state() { rd "$DBG/${1:-$BDF}/tdisp_state" || echo "?"; }
+accepted() { rd "/sys/bus/pci/devices/${1:-$BDF}/tsm/accept"; }
+holder() { rd "/sys/bus/pci/devices/${1:-$BDF}/tsm/lock"; }
+driver_of() {
+	local d
+	for d in /sys/bus/pci/drivers/*; do
+		[ -e "$d/${1:-$BDF}" ] && { echo "${d##*/}"; return 0; }
+	done
+}
+bound() { [ -e "/sys/bus/pci/drivers/devsec_pci/${1:-$BDF}" ]; }
 state_line() {
 	local b=${1:-}
 	echo "lock='$(holder "$b")' accept=$(accepted "$b") driver='$(driver_of "$b")'" \
@@ -129,7 +147,7 @@ unlock() { wr "$(dev "${1:-}")/tsm/unlock" "$TSM"; }
 fault() { echo "$2" >"$DBG/$1/fault"; }
 # Probe calls of devsec_pci, deferred ones included (Rust module parameters
 # are not exposed in sysfs, so the driver publishes the counter in debugfs).
-probe_attempts() { cat /sys/kernel/debug/devsec_pci/probe_attempts 2>/dev/null || echo -1; }
+probe_attempts() { rd /sys/kernel/debug/devsec_pci/probe_attempts || echo -1; }
 # Lines "devsec_pci: <bdf> accepted, BAR0 mapped, running" in the kernel log.
 running_msgs() { dmesg | grep -c "devsec_pci: ${1:-$BDF} accepted, BAR0 mapped, running"; }
 
