@@ -11,9 +11,10 @@
 # A TCG guest running a shell script keeps about one host CPU busy, so the
 # phases are pipelined on the 2-CPU budget: the normal guest and the host
 # checks run while the debug kernel builds, and the debug guest runs while
-# the build variants compile.  Builds that overlap a guest run at lower CPU
-# priority: a starved vCPU holding a guest spinlock stalls the other one,
-# and the guests are the longer path in a warm run.
+# the build variants compile.  The debug guest is the longest phase of a
+# warm run, so it runs at normal priority, the normal guest at nice 5, and
+# builds and host checks that overlap a guest at nice 10 (a starved vCPU
+# holding a guest spinlock stalls the other one, so guests go first).
 #
 # COCO_FLAVOURS="normal" (for example) limits the run during development.
 
@@ -58,12 +59,12 @@ order=()
 # guest FLAVOUR: boot the flavour's kernel and keep its guest log (and, for
 # the normal flavour, run the host checks against its build).
 guest() {
-	local f=$1 tmo=300
-	[ "$f" = debug ] && tmo=1200
-	step "vm_${f}_clean" "$here/run-vm.sh" "$f" test "$tmo"
+	local f=$1 tmo=300 prio=(nice -n 5)
+	[ "$f" = debug ] && tmo=1200 prio=()
+	step "vm_${f}_clean" "${prio[@]}" "$here/run-vm.sh" "$f" test "$tmo"
 	cp "$BUILD/$f/guest.log" "$res/$f.log" 2>/dev/null
 	if [ "$f" = normal ]; then
-		"$here/check.sh" >"$res/check.ktap"
+		nice -n 10 "$here/check.sh" >"$res/check.ktap"
 	fi
 	return 0
 }
