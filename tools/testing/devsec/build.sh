@@ -96,11 +96,10 @@ if grep -q '^CONFIG_RUST=y' "$out/.config"; then
 		}
 fi
 
-# The normal flavour and the CONFIDENTIAL_DEVICES=n variant compile Rust
-# through clippy (make CLIPPY=1), so lint findings land in the build log next
-# to compiler warnings.
+# The normal flavour compiles Rust through clippy (make CLIPPY=1), so lint
+# findings land in its build log next to compiler warnings.
 extra=()
-[ "$flavour" = normal ] || [ "$flavour" = nocc ] && extra=(CLIPPY=1)
+[ "$flavour" = normal ] && extra=(CLIPPY=1)
 
 # Build with the full log in the cache; show warnings, and the tail on failure.
 kbuild() {

@@ -75,7 +75,8 @@ parent=$(dirname "$PRISTINE")
 tmp="$parent/.unpack.$$"
 rm -rf "$parent"/.unpack.* "$PRISTINE"
 mkdir -p "$tmp"
-tar -C "$tmp" -xf "$tarball" ||
+# The tarball has many xz blocks: decompress them on all CPUs.
+tar -C "$tmp" -I 'xz -T0' -xf "$tarball" ||
 	{ rm -rf "$tmp"; die "unpacking $tarball failed (disk full?); removed the partial tree"; }
 top=$(ls "$tmp")
 [ "$(echo "$top" | wc -l)" = 1 ] && [ -f "$tmp/$top/Makefile" ] ||
