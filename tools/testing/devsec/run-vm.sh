@@ -70,3 +70,9 @@ if grep -aEn "$splat" "$con" "$guest" | grep -av 'coco-guest:' >"$out/splats.txt
 fi
 grep -aq '^coco-guest: done' "$guest" 2>/dev/null ||
 	fail "the guest did not finish (crash, panic or lost output)"
+# The suite prints its KTAP document at its very end: a suite that died
+# half-way leaves none, and the boot-time KUnit results alone must not pass.
+if [ "$mode" = test ]; then
+	sed -n '/^coco-guest: dmesg begin/q;p' "$guest" | grep -aq '^KTAP version 1' ||
+		fail "the guest suite printed no KTAP document (it died before its summary)"
+fi
