@@ -64,33 +64,36 @@ bool devsec_bench_c_accepted(struct device *dev)
 }
 
 /*
- * The loops are identical but for the callee.  The empty asm makes @dev
- * unknown to the compiler in every iteration, so a call cannot be hoisted
- * out of the loop or merged with the previous one; summing the results keeps
- * the calls from being dropped and lets the caller check every answer.
+ * The loops share one body so that they are identical but for the callee:
+ * always inlined with a constant @callee, it becomes a direct call.  The
+ * empty asm makes @dev unknown to the compiler in every iteration, so a call
+ * cannot be hoisted out of the loop or merged with the previous one; summing
+ * the results keeps the calls from being dropped and lets the caller check
+ * every answer.
  */
-static noinline __aligned(PAGE_SIZE) unsigned long
-devsec_bench_loop_rust(struct device *dev, unsigned long n)
+static __always_inline unsigned long
+devsec_bench_loop(bool (*callee)(struct device *dev), struct device *dev,
+		  unsigned long n)
 {
 	unsigned long i, hits = 0;
 
 	for (i = 0; i < n; i++) {
 		asm volatile("" : "+r" (dev));
-		hits += device_cc_accepted(dev);
+		hits += callee(dev);
 	}
 	return hits;
 }
 
 static noinline __aligned(PAGE_SIZE) unsigned long
+devsec_bench_loop_rust(struct device *dev, unsigned long n)
+{
+	return devsec_bench_loop(device_cc_accepted, dev, n);
+}
+
+static noinline __aligned(PAGE_SIZE) unsigned long
 devsec_bench_loop_c(struct device *dev, unsigned long n)
 {
-	unsigned long i, hits = 0;
-
-	for (i = 0; i < n; i++) {
-		asm volatile("" : "+r" (dev));
-		hits += devsec_bench_c_accepted(dev);
-	}
-	return hits;
+	return devsec_bench_loop(devsec_bench_c_accepted, dev, n);
 }
 
 /*
@@ -110,13 +113,7 @@ devsec_bench_c_accepted_near(struct device *dev)
 static noinline __section(".text.devsec_bench_near") unsigned long
 devsec_bench_loop_near(struct device *dev, unsigned long n)
 {
-	unsigned long i, hits = 0;
-
-	for (i = 0; i < n; i++) {
-		asm volatile("" : "+r" (dev));
-		hits += devsec_bench_c_accepted_near(dev);
-	}
-	return hits;
+	return devsec_bench_loop(devsec_bench_c_accepted_near, dev, n);
 }
 
 static const char *devsec_bench_preempt_model(void)

@@ -78,8 +78,10 @@ is_unlocked() { # not locked, not accepted, unbound, TDISP CONFIG_UNLOCKED
 		[ "$(tdisp_state "$1")" = CONFIG_UNLOCKED ]
 }
 state_line() {
-	local d=/sys/bus/pci/devices/$1
-	echo "$1: lock='$(cat "$d/tsm/lock")' accept=$(cat "$d/tsm/accept") driver='$(basename "$(readlink "$d/driver")" 2>/dev/null)' tdisp=$(tdisp_state "$1")"
+	local d=/sys/bus/pci/devices/$1 drv
+	drv=$(basename "$(readlink "$d/driver")" 2>/dev/null)
+	echo "$1: lock='$(cat "$d/tsm/lock")' accept=$(cat "$d/tsm/accept") driver='$drv'" \
+		"tdisp=$(tdisp_state "$1")"
 }
 
 # Bind devsec_pci through driver_override; its probe defers until accepted.
@@ -235,47 +237,37 @@ modprobe devsec_bus && modprobe devsec_tsm && modprobe devsec_pci && find_tsm ||
 [ -r "$BENCH/hotpath" ] || fail "no $BENCH (CONFIG_SAMPLE_DEVSEC_BENCH off?)"
 out tsm "$TSM"
 
+# timed WHAT FILE DATA CHECK: write DATA to FILE, timing only the write
+# (into DT, microseconds), then CHECK $BDF; on failure count it, say WHAT
+# failed and return the endpoint to unlocked.
+timed() {
+	local t0 t1 rc
+	t0=${EPOCHREALTIME/./}
+	printf '%s' "$3" >"$2" 2>/dev/null
+	rc=$?
+	t1=${EPOCHREALTIME/./}
+	DT=$((t1 - t0))
+	[ $rc = 0 ] && "$4" "$BDF" && return 0
+	fail "$1: $(state_line "$BDF")"
+	recover "$BDF"
+	return 1
+}
+
 # latency LABEL CYCLES [DEFERRING]: lock, accept (until bound) and unlock of
 # one endpoint, each timed on its own, verified after; "bench: samples
 # LABEL_STEP ..." per step.
 latency() {
-	local label=$1 cycles=$2 defer=${3:-0} i rc t0 t1
+	local label=$1 cycles=$2 defer=${3:-0} i
 	local D=/sys/bus/pci/devices/$BDF/tsm lk=() ac=() ul=()
 	for i in $(seq "$cycles"); do
 		override "$BDF"
 		settle "$defer"
-		t0=${EPOCHREALTIME/./}
-		printf '%s' "$TSM" >"$D/lock" 2>/dev/null
-		rc=$?
-		t1=${EPOCHREALTIME/./}
-		[ $rc = 0 ] && is_locked "$BDF" || {
-			fail "$label cycle $i: lock: $(state_line "$BDF")"
-			recover "$BDF"
-			continue
-		}
-		lk+=($((t1 - t0)))
-
-		t0=${EPOCHREALTIME/./}
-		printf 1 >"$D/accept" 2>/dev/null
-		rc=$?
-		t1=${EPOCHREALTIME/./}
-		[ $rc = 0 ] && is_running "$BDF" || {
-			fail "$label cycle $i: accept: $(state_line "$BDF")"
-			recover "$BDF"
-			continue
-		}
-		ac+=($((t1 - t0)))
-
-		t0=${EPOCHREALTIME/./}
-		printf '%s' "$TSM" >"$D/unlock" 2>/dev/null
-		rc=$?
-		t1=${EPOCHREALTIME/./}
-		[ $rc = 0 ] && is_unlocked "$BDF" || {
-			fail "$label cycle $i: unlock: $(state_line "$BDF")"
-			recover "$BDF"
-			continue
-		}
-		ul+=($((t1 - t0)))
+		timed "$label cycle $i: lock" "$D/lock" "$TSM" is_locked || continue
+		lk+=("$DT")
+		timed "$label cycle $i: accept" "$D/accept" 1 is_running || continue
+		ac+=("$DT")
+		timed "$label cycle $i: unlock" "$D/unlock" "$TSM" is_unlocked || continue
+		ul+=("$DT")
 	done
 	samples "${label}_lock" "${lk[@]}"
 	samples "${label}_accept" "${ac[@]}"
