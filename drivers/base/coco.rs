@@ -22,10 +22,6 @@ use kernel::{bindings, ffi::c_int, prelude::*};
 
 const __LOG_PREFIX: &[u8] = b"device_cc\0";
 
-#[cfg(CONFIG_CONFIDENTIAL_DEVICES_KUNIT_TEST)]
-#[path = "coco_test.rs"]
-mod test;
-
 /// Whether the current task holds `dev->mutex`.
 ///
 /// With lockdep this is exact; without it, the best available approximation is whether anyone

@@ -25,6 +25,8 @@ BASE_MSG = "Linux 7.3.4 (Debian linux-source-7.3 7.3.4-1~bpo13+1)"
 # (subject, body, patch globs, overlay file globs) in series order.  A None
 # subject takes subject and body from the first patch's header.
 COMMITS = [
+    (None, None, ["pci-ide-*"], []),
+    (None, None, ["objtool-*"], []),
     ("driver core: add confidential device acceptance",
      """Confidential guests (TDX, SEV-SNP, CCA) may only let a device reach
 private memory, or map its MMIO encrypted, once the device has been
@@ -42,23 +44,21 @@ acceptance pending". Only device_cc_probe() is exported to modules.
 The implementation is Rust (#[export] checks each signature against the
 prototype in device.h). A KUnit suite exercises it on a real platform
 device and driver.""",
-     ["0001-*"], ["drivers/base/coco.rs", "drivers/base/coco_test.rs",
-                  "drivers/base/.kunitconfig"]),
+     ["driver-core-*"], ["drivers/base/coco.rs", "drivers/base/test/coco_test.rs",
+                  "drivers/base/test/coco.kunitconfig"]),
     ("rust: device: add cc_probe() and cc_accepted()",
      """Rust drivers need the same wait-for-acceptance step as C drivers.
 Offer it on Device<Core>, so the type proves the call happens inside a bus
 callback with the device lock held, and offer the read-only query on any
 Device. Accepting and rejecting stay with bus code.""",
-     ["0002-*"], ["rust/kernel/device/coco.rs"]),
-    (None, None, ["0006-pci-ide-*"], []),
-    (None, None, ["0003-pci-tsm-*"], []),
-    (None, None, ["0004-pci-tsm-*"], []),
-    (None, None, ["0005-tsm-*"], []),
-    (None, None, ["0007-rust-bindings-*"], []),
-    (None, None, ["0008-rust-sync-*"], ["rust/kernel/sync/lock/raw_spinlock.rs"]),
-    (None, None, ["0009-rust-pci-host-*"], ["rust/kernel/pci/host.rs"]),
-    (None, None, ["0010-rust-pci-doe-*"], ["rust/kernel/pci/doe.rs", "rust/kernel/pci/tsm.rs"]),
-    (None, None, ["0011-objtool-*"], []),
+     ["rust-device-*"], ["rust/kernel/device/coco.rs"]),
+    (None, None, ["pci-tsm-devsec-accept-op*"], []),
+    (None, None, ["pci-tsm-devsec-lock-*"], []),
+    (None, None, ["tsm-*"], []),
+    (None, None, ["rust-bindings-*"], []),
+    (None, None, ["rust-sync-*"], ["rust/kernel/sync/lock/raw_spinlock.rs"]),
+    (None, None, ["rust-pci-host-*"], ["rust/kernel/pci/host.rs"]),
+    (None, None, ["rust-pci-doe-*"], ["rust/kernel/pci/doe.rs", "rust/kernel/pci/tsm.rs"]),
     ("samples: devsec: emulated TDISP device, devsec TSM and driver",
      """There is no TDISP hardware on a developer's desk and QEMU has no TDISP
 device model. Add Rust samples that provide one inside the guest kernel:
@@ -69,7 +69,7 @@ Rust module shared by the bus and the TSM, with KUnit tests.
 
 Simplification: TDISP travels in SPDM VENDOR_DEFINED messages over DOE
 without an SPDM secure session (no keys, no certificates).""",
-     ["0012-samples-*"], ["samples/devsec/*"]),
+     ["samples-*"], ["samples/devsec/*"]),
     ("selftests: devsec: guest test suite for confidential device acceptance",
      """Exercise the life cycle, every bad input of the sysfs interface, the
 fault injection of the sample, module load orders, permissions,
@@ -79,7 +79,7 @@ concurrency and scale from inside a guest, reporting KTAP.""",
      """Explain what acceptance is and why it only happens with no driver
 bound, define the terms once, and document the C and Rust API, the locking
 rules, the sysfs interface and the sample; add a MAINTAINERS entry.""",
-     ["0013-docs-*"], ["Documentation/driver-api/*"]),
+     ["docs-*"], ["Documentation/driver-api/*"]),
 ]
 
 # Overlay files that are workbench tooling, not kernel changes.

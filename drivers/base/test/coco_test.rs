@@ -1,18 +1,32 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! KUnit tests for confidential device acceptance.
+//! KUnit tests for confidential device acceptance (`drivers/base/coco.rs`).
 //!
 //! Every test uses a real platform device and, where a driver is needed, a real platform driver
 //! whose probe calls `device_cc_probe()`, so the driver core's own probe, deferral and binding
-//! paths are exercised rather than a mock.
+//! paths are exercised rather than a mock. The suite calls the C entry points declared in
+//! `include/linux/device.h`, exactly as bus code and drivers do.
+//!
+//! Set-up failures are returned as errors, never asserted: outside the `#[kunit_tests]` module
+//! an `assert!` would be a kernel panic rather than a failed test case.
 
 use core::{
     ptr,
     sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering},
 };
-use kernel::{bindings, ffi::c_int, prelude::*, str::CStr};
-
-use super::{device_cc_accept, device_cc_accepted, device_cc_probe, device_cc_reject};
+use kernel::{
+    bindings::{
+        self,
+        device_cc_accept,
+        device_cc_accepted,
+        device_cc_probe,
+        device_cc_reject, //
+    },
+    error::to_result,
+    ffi::c_int,
+    prelude::*,
+    str::CStr,
+};
 
 const NAME: &CStr = c"coco-kunit";
 
@@ -60,17 +74,23 @@ struct Fixture {
 }
 
 impl Fixture {
-    fn new() -> Self {
+    fn new() -> Result<Self> {
         PROBES.store(0, Ordering::SeqCst);
         LAST_PROBE.store(0, Ordering::SeqCst);
         REASON_SEEN.store(false, Ordering::SeqCst);
         let id = bindings::PLATFORM_DEVID_AUTO;
         // SAFETY: `NAME` is NUL-terminated; the core copies it.
         let pdev = unsafe { bindings::platform_device_alloc(NAME.as_char_ptr(), id) };
-        assert!(!pdev.is_null());
+        if pdev.is_null() {
+            return Err(ENOMEM);
+        }
         // SAFETY: `pdev` was allocated just above and is not yet added.
-        assert_eq!(unsafe { bindings::platform_device_add(pdev) }, 0);
-        Self { pdev, drv: None }
+        if let Err(e) = to_result(unsafe { bindings::platform_device_add(pdev) }) {
+            // SAFETY: `pdev` was allocated above and never added.
+            unsafe { bindings::platform_device_put(pdev) };
+            return Err(e);
+        }
+        Ok(Self { pdev, drv: None })
     }
 
     fn dev(&self) -> *mut bindings::device {
@@ -79,19 +99,19 @@ impl Fixture {
     }
 
     /// Registers the test driver; the driver core probes the device synchronously.
-    fn register_driver(&mut self) {
+    fn register_driver(&mut self) -> Result {
         // SAFETY: An all-zero `platform_driver` is a valid "no callbacks" driver.
         let mut drv: bindings::platform_driver = unsafe { core::mem::zeroed() };
         drv.driver.name = NAME.as_char_ptr();
         drv.driver.probe_type = bindings::probe_type_PROBE_FORCE_SYNCHRONOUS;
         drv.probe = Some(test_probe);
-        let mut drv = KBox::new(drv, GFP_KERNEL).expect("allocating the test driver");
+        let mut drv = KBox::new(drv, GFP_KERNEL)?;
         let (owner, modname) = (ptr::null_mut(), NAME.as_char_ptr());
         // SAFETY: `drv` is fully initialised and lives in the heap until it is unregistered
         // in `drop`; built-in code has no owning module.
-        let ret = unsafe { bindings::__platform_driver_register(&mut *drv, owner, modname) };
-        assert_eq!(ret, 0);
+        to_result(unsafe { bindings::__platform_driver_register(&mut *drv, owner, modname) })?;
         self.drv = Some(drv);
+        Ok(())
     }
 
     /// Runs `f` with the device lock held, as bus code does.
@@ -153,94 +173,103 @@ mod tests {
     use super::*;
 
     #[test]
-    fn new_device_is_not_accepted() {
-        let f = Fixture::new();
+    fn new_device_is_not_accepted() -> Result {
+        let f = Fixture::new()?;
         assert!(!f.accepted());
+        Ok(())
     }
 
     #[test]
-    fn accept_without_driver_succeeds() {
-        let f = Fixture::new();
+    fn accept_without_driver_succeeds() -> Result {
+        let f = Fixture::new()?;
         assert_eq!(f.accept(), 0);
         assert!(f.accepted());
+        Ok(())
     }
 
     #[test]
-    fn reject_without_driver_succeeds() {
-        let f = Fixture::new();
+    fn reject_without_driver_succeeds() -> Result {
+        let f = Fixture::new()?;
         assert_eq!(f.accept(), 0);
         assert_eq!(f.reject(), 0);
         assert!(!f.accepted());
+        Ok(())
     }
 
     #[test]
-    fn accept_is_idempotent() {
-        let f = Fixture::new();
+    fn accept_is_idempotent() -> Result {
+        let f = Fixture::new()?;
         assert_eq!(f.accept(), 0);
         assert_eq!(f.accept(), 0);
         assert!(f.accepted());
         assert_eq!(f.reject(), 0);
         assert_eq!(f.reject(), 0);
         assert!(!f.accepted());
+        Ok(())
     }
 
     #[test]
-    fn probe_without_driver_is_einval() {
-        let f = Fixture::new();
+    fn probe_without_driver_is_einval() -> Result {
+        let f = Fixture::new()?;
         // SAFETY: `dev` is valid and locked by `locked`.
         let ret = f.locked(|dev| unsafe { device_cc_probe(dev) });
         assert_eq!(ret, EINVAL.to_errno());
+        Ok(())
     }
 
     #[test]
-    fn probe_defers_while_pending() {
-        let mut f = Fixture::new();
-        f.register_driver();
+    fn probe_defers_while_pending() -> Result {
+        let mut f = Fixture::new()?;
+        f.register_driver()?;
         assert_eq!(PROBES.load(Ordering::SeqCst), 1);
         assert_eq!(LAST_PROBE.load(Ordering::SeqCst), EPROBE_DEFER.to_errno());
         assert!(REASON_SEEN.load(Ordering::SeqCst));
         assert!(!f.bound());
         assert!(!f.accepted());
+        Ok(())
     }
 
     #[test]
-    fn probe_after_accept_binds() {
-        let mut f = Fixture::new();
-        f.register_driver();
+    fn probe_after_accept_binds() -> Result {
+        let mut f = Fixture::new()?;
+        f.register_driver()?;
         assert!(!f.bound());
         assert_eq!(f.accept(), 0);
         assert_eq!(f.attach(), 1);
         assert_eq!(LAST_PROBE.load(Ordering::SeqCst), 0);
         assert!(f.bound());
+        Ok(())
     }
 
     #[test]
-    fn accepted_before_driver_binds_at_once() {
-        let mut f = Fixture::new();
+    fn accepted_before_driver_binds_at_once() -> Result {
+        let mut f = Fixture::new()?;
         assert_eq!(f.accept(), 0);
-        f.register_driver();
+        f.register_driver()?;
         assert_eq!(PROBES.load(Ordering::SeqCst), 1);
         assert_eq!(LAST_PROBE.load(Ordering::SeqCst), 0);
         assert!(f.bound());
+        Ok(())
     }
 
     #[test]
-    fn accept_reject_with_driver_bound_is_ebusy() {
-        let mut f = Fixture::new();
+    fn accept_reject_with_driver_bound_is_ebusy() -> Result {
+        let mut f = Fixture::new()?;
         assert_eq!(f.accept(), 0);
-        f.register_driver();
+        f.register_driver()?;
         assert!(f.bound());
         assert_eq!(f.reject(), EBUSY.to_errno());
         assert!(f.accepted());
         assert_eq!(f.accept(), EBUSY.to_errno());
         assert!(f.accepted());
+        Ok(())
     }
 
     #[test]
-    fn reject_then_probe_defers_again() {
-        let mut f = Fixture::new();
+    fn reject_then_probe_defers_again() -> Result {
+        let mut f = Fixture::new()?;
         assert_eq!(f.accept(), 0);
-        f.register_driver();
+        f.register_driver()?;
         assert!(f.bound());
         f.release_driver();
         assert!(!f.bound());
@@ -249,13 +278,15 @@ mod tests {
         assert_eq!(f.attach(), 0);
         assert_eq!(LAST_PROBE.load(Ordering::SeqCst), EPROBE_DEFER.to_errno());
         assert!(!f.bound());
+        Ok(())
     }
 
     #[test]
-    fn accepted_is_false_for_unregistered_device() {
+    fn accepted_is_false_for_unregistered_device() -> Result {
         // SAFETY: An all-zero `struct device` that was never added has a NULL `p`.
         let mut dev: bindings::device = unsafe { core::mem::zeroed() };
         // SAFETY: `dev` is a valid (if unregistered) `struct device` on our stack.
         assert!(!unsafe { device_cc_accepted(&mut dev) });
+        Ok(())
     }
 }
