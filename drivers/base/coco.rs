@@ -13,75 +13,110 @@
 //! - built-in subsystems ask `device_cc_accepted()`;
 //! - drivers call `device_cc_probe()` from probe to defer until the device is accepted.
 //!
-//! The state is the `cc_accepted` bit in `struct device_private`, next to `dead`. Both bits
-//! share a byte and every writer of that byte holds the device lock, see `base.h`.
+//! The state is the `cc_accepted` byte in `struct device_private`, next to `dead` and in what
+//! was its tail padding (the structure does not grow). Writers hold the device lock; readers
+//! need no lock, so every access is a marked atomic load or store, see `base.h`.
 //!
 //! C header: [`include/linux/device.h`](srctree/include/linux/device.h)
 
-use kernel::{bindings, ffi::c_int, prelude::*};
+use kernel::{bindings, error::from_result, ffi::c_int, prelude::*};
 
 const __LOG_PREFIX: &[u8] = b"device_cc\0";
 
-/// Whether the current task holds `dev->mutex`.
+// The state byte lives in what used to be the tail padding of `struct device_private`: the
+// members after `device` (the `dead` bitfield and `cc_accepted`) still fit in one word.
+const _: () = assert!(
+    size_of::<bindings::device_private>()
+        == core::mem::offset_of!(bindings::device_private, device) + 2 * size_of::<usize>()
+);
+
+/// Returns a pointer to the acceptance state of `p`.
 ///
-/// With lockdep this is exact; without it, the best available approximation is whether anyone
-/// holds it.
+/// `cc_accepted` is a whole `bool`, not a bitfield, so that it can be read without the device
+/// lock: readers use [`read_once`], writers (who hold the device lock) [`write_once`], so no
+/// access to it is a plain racing one.
+///
+/// # Safety
+///
+/// `p` must point to a live `struct device_private`.
+#[inline(always)]
+unsafe fn state(p: *mut bindings::device_private) -> *mut bool {
+    // SAFETY: `p` is live by the function's safety requirements.
+    unsafe { &raw mut (*p).cc_accepted }
+}
+
+/// `READ_ONCE()` of the acceptance state: one volatile load of a naturally aligned byte, which
+/// the kernel memory model (tools/memory-model) treats as a marked access. An atomic load
+/// through `kernel::sync::atomic` would do the same, but calls out of line for a byte.
+///
+/// # Safety
+///
+/// `p` must point to a live `struct device_private`.
+#[inline(always)]
+unsafe fn read_once(p: *mut bindings::device_private) -> bool {
+    // SAFETY: `state()` is valid and aligned for a `bool` that C and Rust only ever set to
+    // `true` or `false`; all accesses to it are marked, see `state()`.
+    unsafe { state(p).read_volatile() }
+}
+
+/// `WRITE_ONCE()` of the acceptance state, see [`read_once`].
+///
+/// # Safety
+///
+/// `p` must point to a live `struct device_private` whose device lock the caller holds.
+unsafe fn write_once(p: *mut bindings::device_private, accepted: bool) {
+    // SAFETY: As in `read_once()`; writers are serialised by the device lock.
+    unsafe { state(p).write_volatile(accepted) }
+}
+
+/// Checks that `dev->mutex` is held, the same way with and without lockdep.
+///
+/// Without the lock the call fails with `-EINVAL` and warns once per boot, whatever the
+/// configuration: the check is whether the mutex is locked at all. With lockdep,
+/// `device_lock_assert()` additionally reports a caller that does not hold it itself.
 ///
 /// # Safety
 ///
 /// `dev` must point to a valid `struct device`.
-#[inline]
-unsafe fn lock_held(dev: *mut bindings::device) -> bool {
-    // SAFETY: `dev` is valid by the function's safety requirements, so is its mutex.
-    let mutex = unsafe { &raw mut (*dev).mutex };
+unsafe fn check_locked(dev: *mut bindings::device, what: &str) -> Result {
+    // SAFETY: `dev` is valid by the function's safety requirements.
+    unsafe { bindings::device_lock_assert(dev) };
 
-    #[cfg(CONFIG_LOCKDEP)]
-    // SAFETY: `mutex` is a valid, initialised mutex; `dep_map` exists with lockdep.
-    let held = unsafe { bindings::lock_is_held_type(&raw const (*mutex).dep_map, -1) } != 0;
-
-    #[cfg(not(CONFIG_LOCKDEP))]
-    // SAFETY: `mutex` is a valid, initialised mutex.
-    let held = unsafe { bindings::mutex_is_locked(mutex) };
-
-    held
-}
-
-/// Warns, once per boot, about a call without the device lock.
-fn warn_unlocked(what: &str) {
+    // SAFETY: `dev` is valid, so is its initialised mutex.
+    if unsafe { bindings::mutex_is_locked(&raw mut (*dev).mutex) } {
+        return Ok(());
+    }
     kernel::do_once_lite! {
         pr_err!("{what}() called without the device lock held\n");
         kernel::warn_on!(true);
     };
+    Err(EINVAL)
 }
 
-/// Sets or clears the accepted bit of `dev`; see `device_cc_accept()`.
+/// Sets or clears the accepted state of `dev`; see `device_cc_accept()`.
 ///
 /// # Safety
 ///
 /// `dev` must point to a valid `struct device`.
-unsafe fn set_accepted(dev: *mut bindings::device, accepted: bool, what: &str) -> c_int {
+unsafe fn set_accepted(dev: *mut bindings::device, accepted: bool, what: &str) -> Result {
     // SAFETY: `dev` is valid by the function's safety requirements.
-    if !unsafe { lock_held(dev) } {
-        warn_unlocked(what);
-        return EINVAL.to_errno();
-    }
+    unsafe { check_locked(dev, what) }?;
 
-    // SAFETY: `dev` is valid; `driver` is only written under the device lock, which we hold.
+    // SAFETY: `dev` is valid; `driver` is only written under the device lock, which is held.
     if !unsafe { (*dev).driver }.is_null() {
-        return EBUSY.to_errno();
+        return Err(EBUSY);
     }
 
     // SAFETY: `dev` is valid; `p` is set once by `device_add()` and stays until release.
     let p = unsafe { (*dev).p };
     if p.is_null() {
         // Not registered with the driver core: there is nothing to accept.
-        return ENODEV.to_errno();
+        return Err(ENODEV);
     }
 
-    // SAFETY: `p` is valid (checked above). The bitfield byte is shared with `dead`, whose
-    // writer (`kill_device()`) also holds the device lock, which we hold.
-    unsafe { bindings::device_private::set_cc_accepted_raw(p, accepted.into()) };
-    0
+    // SAFETY: `p` is live (checked above) and the device lock is held.
+    unsafe { write_once(p, accepted) };
+    Ok(())
 }
 
 /// Accepts `dev` into the guest's TEE.
@@ -95,7 +130,7 @@ unsafe fn set_accepted(dev: *mut bindings::device, accepted: bool, what: &str) -
 #[export]
 pub unsafe extern "C" fn device_cc_accept(dev: *mut bindings::device) -> c_int {
     // SAFETY: Forwarded from the caller.
-    unsafe { set_accepted(dev, true, "device_cc_accept") }
+    from_result(|| unsafe { set_accepted(dev, true, "device_cc_accept") }.map(|()| 0))
 }
 
 /// Removes `dev` from the guest's TEE; the reverse of [`device_cc_accept`].
@@ -106,13 +141,13 @@ pub unsafe extern "C" fn device_cc_accept(dev: *mut bindings::device) -> c_int {
 #[export]
 pub unsafe extern "C" fn device_cc_reject(dev: *mut bindings::device) -> c_int {
     // SAFETY: Forwarded from the caller.
-    unsafe { set_accepted(dev, false, "device_cc_reject") }
+    from_result(|| unsafe { set_accepted(dev, false, "device_cc_reject") }.map(|()| 0))
 }
 
 /// Returns whether `dev` is accepted into the guest's TEE.
 ///
-/// A single load and bit test, no locking: the answer is stable for callers that hold the device
-/// lock or run inside the bound driver's lifetime, since the state only changes while unbound.
+/// A single marked load, no locking: the answer is stable for callers that hold the device lock
+/// or run inside the bound driver's lifetime, since the state only changes while unbound.
 ///
 /// # Safety
 ///
@@ -123,7 +158,7 @@ pub unsafe extern "C" fn device_cc_accepted(dev: *mut bindings::device) -> bool 
     let p = unsafe { (*dev).p };
 
     // SAFETY: `p` is either NULL or points to the device's live `struct device_private`.
-    !p.is_null() && unsafe { bindings::device_private::cc_accepted_raw(p) } != 0
+    !p.is_null() && unsafe { read_once(p) }
 }
 
 /// Defers the probe of `dev` until it is accepted.
@@ -137,10 +172,9 @@ pub unsafe extern "C" fn device_cc_accepted(dev: *mut bindings::device) -> bool 
 /// where the driver core holds the device lock.
 #[export]
 pub unsafe extern "C" fn device_cc_probe(dev: *mut bindings::device) -> c_int {
+    // A probe runs under the device lock; without it, warn but answer all the same.
     // SAFETY: `dev` is valid by the function's safety requirements.
-    if !unsafe { lock_held(dev) } {
-        warn_unlocked("device_cc_probe");
-    }
+    let _ = unsafe { check_locked(dev, "device_cc_probe") };
 
     // SAFETY: `dev` is valid; the driver core sets `driver` before calling probe.
     if unsafe { (*dev).driver }.is_null() {

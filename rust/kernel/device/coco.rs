@@ -58,6 +58,11 @@ impl Device {
     /// Always `false` without `CONFIG_CONFIDENTIAL_DEVICES`. The answer cannot change while a
     /// driver is bound, since bus code only accepts and rejects unbound devices.
     ///
+    /// Like `device_cc_accepted()` in C, this is for code built into the kernel (DMA mapping,
+    /// ioremap, IOMMU): the C function is not exported, and this method is always inlined into
+    /// its caller, so a module that calls it fails to link exactly as a C module would. Drivers
+    /// do not need it: [`Device::cc_probe`] already keeps them from running before acceptance.
+    ///
     /// # Examples
     ///
     /// ```
@@ -68,8 +73,9 @@ impl Device {
     ///     dev_info!(dev, "device is {}\n", state);
     /// }
     /// ```
-    // Out of line on purpose: `device_cc_accepted()` is not exported to modules.
-    #[inline(never)]
+    // Always inlined: an out-of-line copy in the kernel crate would be exported to every Rust
+    // module and bypass the C export policy.
+    #[inline(always)]
     pub fn cc_accepted(&self) -> bool {
         #[cfg(CONFIG_CONFIDENTIAL_DEVICES)]
         {

@@ -127,6 +127,47 @@ C
 	fi
 done
 
+# The same policy for Rust modules: Device::cc_probe() links, Device::cc_accepted() does not
+# (it is always inlined, so the module references the unexported device_cc_accepted()).
+for call in cc_probe cc_accepted; do
+	d=$mod/rust_$call
+	mkdir -p "$d"
+	if [ $call = cc_probe ]; then
+		sig='for<'"'"'a, '"'"'b> fn(&'"'"'a Device<Core<'"'"'b>>) -> Result'
+		body='|dev| dev.cc_probe()'
+	else
+		sig='fn(&Device) -> bool'
+		body='|dev| dev.cc_accepted()'
+	fi
+	cat >"$d/m.rs" <<RS
+// SPDX-License-Identifier: GPL-2.0
+//! Link check.
+#![allow(unused_imports)]
+use kernel::device::{Core, Device};
+use kernel::prelude::*;
+module! { type: M, name: "m", authors: ["check"], description: "link check", license: "GPL", }
+struct M;
+#[used]
+static F: $sig = $body;
+impl kernel::Module for M {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        Ok(M)
+    }
+}
+RS
+	echo 'obj-m := m.o' >"$d/Kbuild"
+	kmake normal M="$d" modules >"$d/log" 2>&1
+	rc=$?
+	if [ $call = cc_probe ]; then
+		point $rc modpost_allows_rust_cc_probe "$(tail -3 "$d/log")"
+	else
+		grep -q "symbol 'device_cc_accepted' undefined" "$d/log"
+		ok=$?
+		[ $rc != 0 ] || ok=1
+		point $ok modpost_refuses_rust_cc_accepted "$(tail -3 "$d/log")"
+	fi
+done
+
 echo "KTAP version 1"
 echo "1..$n"
 printf '%s\n' "${lines[@]}"
