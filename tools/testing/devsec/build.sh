@@ -5,7 +5,8 @@
 #
 #   normal  configs/base.config                     bzImage + modules
 #   debug   configs/base.config + debug.config      bzImage + modules
-#   nocc    configs/base.config + nocc.config       vmlinux (build check)
+#   kcsan   configs/base.config + kcsan.config      bzImage + modules
+#   nocc    configs/base.config + nocc.config       bzImage + modules (stub behaviour)
 #   norust  configs/base.config + norust.config     vmlinux (build check)
 #
 # The configuration is regenerated only when a fragment changed, and every
@@ -14,10 +15,11 @@
 
 . "$(dirname "$0")/common.sh"
 
-flavour=${1:?usage: build.sh normal|debug|nocc|norust}
+flavour=${1:?usage: build.sh normal|debug|kcsan|nocc|norust}
 case $flavour in
 normal) frags=(base) ;;
 debug) frags=(base debug) ;;
+kcsan) frags=(base kcsan) ;;
 nocc) frags=(base nocc) ;;
 norust) frags=(base norust) ;;
 *) die "unknown flavour '$flavour'" ;;
@@ -113,7 +115,7 @@ kbuild() {
 
 msg "[$flavour] building"
 case $flavour in
-normal | debug)
+normal | debug | kcsan | nocc)
 	kbuild bzImage modules
 	rm -rf "$out/modroot.new"
 	kmake "$flavour" "${extra[@]}" INSTALL_MOD_PATH="$out/modroot.new" modules_install \
