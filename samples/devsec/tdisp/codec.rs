@@ -168,28 +168,6 @@ impl MessageType {
     pub(crate) fn is_request(self) -> bool {
         (self as u8) & 0x80 != 0
     }
-
-    #[cfg(tdisp_requester)]
-    /// Returns the specification name of the message.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Self::GetVersion => "GET_TDISP_VERSION",
-            Self::GetCapabilities => "GET_TDISP_CAPABILITIES",
-            Self::LockInterface => "LOCK_INTERFACE_REQUEST",
-            Self::GetDeviceInterfaceReport => "GET_DEVICE_INTERFACE_REPORT",
-            Self::GetDeviceInterfaceState => "GET_DEVICE_INTERFACE_STATE",
-            Self::StartInterface => "START_INTERFACE_REQUEST",
-            Self::StopInterface => "STOP_INTERFACE_REQUEST",
-            Self::Version => "TDISP_VERSION",
-            Self::Capabilities => "TDISP_CAPABILITIES",
-            Self::LockInterfaceResponse => "LOCK_INTERFACE_RESPONSE",
-            Self::DeviceInterfaceReport => "DEVICE_INTERFACE_REPORT",
-            Self::DeviceInterfaceState => "DEVICE_INTERFACE_STATE",
-            Self::StartInterfaceResponse => "START_INTERFACE_RESPONSE",
-            Self::StopInterfaceResponse => "STOP_INTERFACE_RESPONSE",
-            Self::Error => "TDISP_ERROR",
-        }
-    }
 }
 
 /// TDISP_ERROR error codes.
@@ -219,43 +197,6 @@ pub(crate) enum ErrorCode {
     InvalidDeviceConfiguration = 0x104,
 }
 
-impl ErrorCode {
-    #[cfg(tdisp_requester)]
-    /// Returns the error code with value `code`, if it is defined.
-    pub(crate) fn from_u32(code: u32) -> Option<Self> {
-        Some(match code {
-            0x1 => Self::InvalidRequest,
-            0x3 => Self::Busy,
-            0x4 => Self::InvalidInterfaceState,
-            0x5 => Self::Unspecified,
-            0x7 => Self::UnsupportedRequest,
-            0x41 => Self::VersionMismatch,
-            0x101 => Self::InvalidInterface,
-            0x102 => Self::InvalidNonce,
-            0x103 => Self::InsufficientEntropy,
-            0x104 => Self::InvalidDeviceConfiguration,
-            _ => return None,
-        })
-    }
-
-    #[cfg(tdisp_requester)]
-    /// Returns the specification name of the error.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Self::InvalidRequest => "INVALID_REQUEST",
-            Self::Busy => "BUSY",
-            Self::InvalidInterfaceState => "INVALID_INTERFACE_STATE",
-            Self::Unspecified => "UNSPECIFIED",
-            Self::UnsupportedRequest => "UNSUPPORTED_REQUEST",
-            Self::VersionMismatch => "VERSION_MISMATCH",
-            Self::InvalidInterface => "INVALID_INTERFACE",
-            Self::InvalidNonce => "INVALID_NONCE",
-            Self::InsufficientEntropy => "INSUFFICIENT_ENTROPY",
-            Self::InvalidDeviceConfiguration => "INVALID_DEVICE_CONFIGURATION",
-        }
-    }
-}
-
 /// TDISP device interface states.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -271,18 +212,6 @@ pub(crate) enum State {
 }
 
 impl State {
-    #[cfg(tdisp_requester)]
-    /// Returns the state with value `value`, if it is defined.
-    pub(crate) fn from_u8(value: u8) -> Option<Self> {
-        Some(match value {
-            0 => Self::ConfigUnlocked,
-            1 => Self::ConfigLocked,
-            2 => Self::Run,
-            3 => Self::Error,
-            _ => return None,
-        })
-    }
-
     /// Returns the specification name, as shown in debugfs.
     pub(crate) fn name(self) -> &'static str {
         match self {
@@ -615,21 +544,6 @@ pub(crate) struct Capabilities {
     pub(crate) num_req_all: u8,
 }
 
-impl Capabilities {
-    #[cfg(tdisp_requester)]
-    /// Returns whether request `code` is marked as supported (always false for responses).
-    pub(crate) fn supports(&self, code: MessageType) -> bool {
-        if !code.is_request() {
-            return false;
-        }
-        let bit = usize::from((code as u8) & 0x7f);
-        match self.req_msgs_supported.get(bit / 8) {
-            Some(byte) => byte & (1 << (bit % 8)) != 0,
-            None => false,
-        }
-    }
-}
-
 /// A TDISP request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Request {
@@ -659,8 +573,6 @@ pub(crate) enum Request {
     /// STOP_INTERFACE_REQUEST (no body).
     StopInterface,
 }
-
-impl Request {}
 
 /// A TDISP response; variable-length parts borrow from the decoded message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

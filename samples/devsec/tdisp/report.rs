@@ -44,21 +44,6 @@ pub(crate) mod interface_info {
     pub(crate) const DMA_WITHOUT_PASID: u16 = 0x2;
 }
 
-#[cfg(tdisp_requester)]
-/// Interface report MMIO range attribute bits.
-pub(crate) mod range_attr {
-    /// The range holds the MSI-X table.
-    pub(crate) const MSIX_TABLE: u16 = 0x1;
-    /// The range holds the MSI-X PBA.
-    pub(crate) const MSIX_PBA: u16 = 0x2;
-    /// The range is not TEE memory.
-    pub(crate) const NON_TEE: u16 = 0x4;
-    /// The range may be updated after LOCK_INTERFACE.
-    pub(crate) const UPDATABLE: u16 = 0x8;
-    /// All defined attributes.
-    pub(crate) const ALL: u16 = MSIX_TABLE | MSIX_PBA | NON_TEE | UPDATABLE;
-}
-
 /// Interface report decoding errors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ReportError {
@@ -147,14 +132,6 @@ impl InterfaceReport {
     /// Returns the MMIO ranges.
     pub(crate) fn ranges(&self) -> &[MmioRange] {
         self.ranges.get(..self.range_count).unwrap_or(&[])
-    }
-
-    #[cfg(tdisp_responder)]
-    /// Returns the device-specific blob.
-    pub(crate) fn device_specific(&self) -> &[u8] {
-        self.device_specific
-            .get(..self.device_specific_len)
-            .unwrap_or(&[])
     }
 
     /// Appends an MMIO range.

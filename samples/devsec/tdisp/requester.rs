@@ -4,8 +4,37 @@
 //! interface report against the device's BARs, and [`Requester`], which validates every
 //! response before the TSM acts on it.
 
-use super::codec::*;
-use super::report::*;
+use super::codec::{
+    encode_message,
+    nonce_eq,
+    unwrap_spdm,
+    Capabilities,
+    CodecError,
+    ErrorCode,
+    MessageType,
+    Nonce,
+    Reader,
+    Request,
+    Response,
+    State,
+    TdispHeader,
+    Writer,
+    NONCE_LEN,
+    SPDM_VENDOR_DEFINED_REQUEST,
+    SPDM_VENDOR_DEFINED_RESPONSE,
+    TDISP_VERSION, //
+};
+use super::report::{
+    Bar,
+    InterfaceReport,
+    MmioRange,
+    ReportError,
+    MAX_MESSAGE_LEN,
+    MAX_RANGES,
+    MAX_REPORT_LEN,
+    REPORT_RANGE_LEN,
+    TDISP_PAGE_SIZE, //
+};
 
 /// Reasons why an interface report does not describe the device's BARs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,7 +201,90 @@ impl<'a> Response<'a> {
     }
 }
 
+impl MessageType {
+    /// Returns the specification name of the message.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::GetVersion => "GET_TDISP_VERSION",
+            Self::GetCapabilities => "GET_TDISP_CAPABILITIES",
+            Self::LockInterface => "LOCK_INTERFACE_REQUEST",
+            Self::GetDeviceInterfaceReport => "GET_DEVICE_INTERFACE_REPORT",
+            Self::GetDeviceInterfaceState => "GET_DEVICE_INTERFACE_STATE",
+            Self::StartInterface => "START_INTERFACE_REQUEST",
+            Self::StopInterface => "STOP_INTERFACE_REQUEST",
+            Self::Version => "TDISP_VERSION",
+            Self::Capabilities => "TDISP_CAPABILITIES",
+            Self::LockInterfaceResponse => "LOCK_INTERFACE_RESPONSE",
+            Self::DeviceInterfaceReport => "DEVICE_INTERFACE_REPORT",
+            Self::DeviceInterfaceState => "DEVICE_INTERFACE_STATE",
+            Self::StartInterfaceResponse => "START_INTERFACE_RESPONSE",
+            Self::StopInterfaceResponse => "STOP_INTERFACE_RESPONSE",
+            Self::Error => "TDISP_ERROR",
+        }
+    }
+}
+
+impl ErrorCode {
+    /// Returns the error code with value `code`, if it is defined.
+    pub(crate) fn from_u32(code: u32) -> Option<Self> {
+        Some(match code {
+            0x1 => Self::InvalidRequest,
+            0x3 => Self::Busy,
+            0x4 => Self::InvalidInterfaceState,
+            0x5 => Self::Unspecified,
+            0x7 => Self::UnsupportedRequest,
+            0x41 => Self::VersionMismatch,
+            0x101 => Self::InvalidInterface,
+            0x102 => Self::InvalidNonce,
+            0x103 => Self::InsufficientEntropy,
+            0x104 => Self::InvalidDeviceConfiguration,
+            _ => return None,
+        })
+    }
+
+    /// Returns the specification name of the error.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "INVALID_REQUEST",
+            Self::Busy => "BUSY",
+            Self::InvalidInterfaceState => "INVALID_INTERFACE_STATE",
+            Self::Unspecified => "UNSPECIFIED",
+            Self::UnsupportedRequest => "UNSUPPORTED_REQUEST",
+            Self::VersionMismatch => "VERSION_MISMATCH",
+            Self::InvalidInterface => "INVALID_INTERFACE",
+            Self::InvalidNonce => "INVALID_NONCE",
+            Self::InsufficientEntropy => "INSUFFICIENT_ENTROPY",
+            Self::InvalidDeviceConfiguration => "INVALID_DEVICE_CONFIGURATION",
+        }
+    }
+}
+
+impl State {
+    /// Returns the state with value `value`, if it is defined.
+    pub(crate) fn from_u8(value: u8) -> Option<Self> {
+        Some(match value {
+            0 => Self::ConfigUnlocked,
+            1 => Self::ConfigLocked,
+            2 => Self::Run,
+            3 => Self::Error,
+            _ => return None,
+        })
+    }
+}
+
 impl Capabilities {
+    /// Returns whether request `code` is marked as supported (always false for responses).
+    pub(crate) fn supports(&self, code: MessageType) -> bool {
+        if !code.is_request() {
+            return false;
+        }
+        let bit = usize::from((code as u8) & 0x7f);
+        match self.req_msgs_supported.get(bit / 8) {
+            Some(byte) => byte & (1 << (bit % 8)) != 0,
+            None => false,
+        }
+    }
+
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         let dsm_caps = r.u32()?;
         let req_msgs_supported = r.array()?;
@@ -257,6 +369,20 @@ pub(crate) fn decode_response(msg: &[u8]) -> Result<(u32, Response<'_>), CodecEr
         return Err(CodecError::VersionMismatch(hdr.version));
     }
     Ok((hdr.function_id, Response::decode(hdr.message_type, body)?))
+}
+
+/// Interface report MMIO range attribute bits.
+pub(crate) mod range_attr {
+    /// The range holds the MSI-X table.
+    pub(crate) const MSIX_TABLE: u16 = 0x1;
+    /// The range holds the MSI-X PBA.
+    pub(crate) const MSIX_PBA: u16 = 0x2;
+    /// The range is not TEE memory.
+    pub(crate) const NON_TEE: u16 = 0x4;
+    /// The range may be updated after LOCK_INTERFACE.
+    pub(crate) const UPDATABLE: u16 = 0x8;
+    /// All defined attributes.
+    pub(crate) const ALL: u16 = MSIX_TABLE | MSIX_PBA | NON_TEE | UPDATABLE;
 }
 
 /// Checks that `report` describes exactly the device's `bars`.

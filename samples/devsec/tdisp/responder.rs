@@ -4,8 +4,43 @@
 //! machine of one device interface ([`Responder`]), with the fault injection the devsec bus
 //! offers in debugfs.
 
-use super::codec::*;
-use super::report::*;
+use super::codec::{
+    encode_message,
+    lock_flags,
+    nonce_eq,
+    unwrap_spdm,
+    Capabilities,
+    CodecError,
+    ErrorCode,
+    LockParams,
+    MessageType,
+    Nonce,
+    Reader,
+    Request,
+    Response,
+    State,
+    TdispHeader,
+    Writer,
+    NONCE_LEN,
+    SPDM_VENDOR_DEFINED_REQUEST,
+    SPDM_VENDOR_DEFINED_RESPONSE,
+    TDISP_OVERHEAD,
+    TDISP_VERSION, //
+};
+use super::report::{
+    interface_info,
+    Bar,
+    InterfaceReport,
+    MmioRange,
+    ReportError,
+    MAX_DEVICE_SPECIFIC,
+    MAX_RANGES,
+    MAX_REPORT_LEN,
+    REPORT_FIXED_LEN,
+    REPORT_RANGE_LEN,
+    REPORT_RESPONSE_OVERHEAD,
+    TDISP_PAGE_SIZE, //
+};
 
 /// Length of the largest fixed-size response (LOCK_INTERFACE_RESPONSE). [`Responder::handle`]
 /// needs a response buffer at least this long; report portions are clamped to the rest.
@@ -91,6 +126,13 @@ impl Capabilities {
 }
 
 impl InterfaceReport {
+    /// Returns the device-specific blob.
+    pub(crate) fn device_specific(&self) -> &[u8] {
+        self.device_specific
+            .get(..self.device_specific_len)
+            .unwrap_or(&[])
+    }
+
     /// Removes the last MMIO range, if any.
     pub(crate) fn pop_range(&mut self) -> Option<MmioRange> {
         let last = self.range_count.checked_sub(1)?;
