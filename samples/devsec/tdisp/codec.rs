@@ -176,8 +176,8 @@ impl MessageType {
 pub(crate) enum ErrorCode {
     /// Malformed request or request with invalid fields.
     InvalidRequest = 0x1,
-    #[cfg(tdisp_requester)]
     /// The responder cannot handle the request now; retry later.
+    #[cfg(tdisp_requester)]
     Busy = 0x3,
     /// The request is not allowed in the current interface state.
     InvalidInterfaceState = 0x4,
@@ -227,20 +227,20 @@ impl State {
 pub(crate) mod lock_flags {
     /// No firmware update while the interface is locked.
     pub(crate) const NO_FW_UPDATE: u16 = 0x1;
-    #[cfg(tdisp_responder)]
     /// System cache line size is 128 bytes.
+    #[cfg(tdisp_responder)]
     pub(crate) const SYSTEM_CACHE_LINE_SIZE: u16 = 0x2;
-    #[cfg(tdisp_responder)]
     /// Lock the MSI-X table and PBA.
+    #[cfg(tdisp_responder)]
     pub(crate) const LOCK_MSIX: u16 = 0x4;
-    #[cfg(tdisp_responder)]
     /// Bind peer-to-peer streams.
+    #[cfg(tdisp_responder)]
     pub(crate) const BIND_P2P: u16 = 0x8;
-    #[cfg(tdisp_responder)]
     /// Redirect all requests to the host.
-    pub(crate) const ALL_REQUEST_REDIRECT: u16 = 0x10;
     #[cfg(tdisp_responder)]
+    pub(crate) const ALL_REQUEST_REDIRECT: u16 = 0x10;
     /// All defined flags.
+    #[cfg(tdisp_responder)]
     pub(crate) const ALL: u16 =
         NO_FW_UPDATE | SYSTEM_CACHE_LINE_SIZE | LOCK_MSIX | BIND_P2P | ALL_REQUEST_REDIRECT;
 }
@@ -272,8 +272,8 @@ pub(crate) enum CodecError {
     VersionMismatch(u8),
     /// The message type is unknown or of the wrong direction.
     UnknownMessage(u8),
-    #[cfg(tdisp_requester)]
     /// A field holds an undefined value.
+    #[cfg(tdisp_requester)]
     InvalidField,
 }
 

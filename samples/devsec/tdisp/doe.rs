@@ -82,15 +82,15 @@ impl DoeHeader {
         })
     }
 
-    #[cfg(tdisp_kunit)]
     /// Returns the payload length in dwords.
+    #[cfg(tdisp_kunit)]
     pub(crate) fn payload_dw(&self) -> u32 {
         self.length_dw.saturating_sub(DOE_HEADER_DW)
     }
 }
 
-#[cfg(tdisp_kunit)]
 /// Builds the payload dword of a DOE Discovery request for `index`.
+#[cfg(tdisp_kunit)]
 pub(crate) fn doe_discovery_request(index: u8) -> u32 {
     u32::from(index)
 }
@@ -106,8 +106,8 @@ pub(crate) fn doe_discovery_response(vendor: u16, object_type: u8, next_index: u
     u32::from(vendor) | (u32::from(object_type) << 16) | (u32::from(next_index) << 24)
 }
 
-#[cfg(tdisp_kunit)]
 /// Splits a DOE Discovery response dword into (vendor, type, next index).
+#[cfg(tdisp_kunit)]
 pub(crate) fn doe_discovery_decode(response: u32) -> (u16, u8, u8) {
     let [vendor_lo, vendor_hi, object_type, next_index] = response.to_le_bytes();
     (

@@ -39,29 +39,29 @@ pub(crate) const MAX_MESSAGE_LEN: usize = REPORT_RESPONSE_OVERHEAD + MAX_REPORT_
 pub(crate) mod interface_info {
     /// No firmware update happens after LOCK_INTERFACE.
     pub(crate) const NO_UPDATE_AFTER_LOCK: u16 = 0x1;
-    #[cfg(tdisp_responder)]
     /// DMA without PASID is supported.
+    #[cfg(tdisp_responder)]
     pub(crate) const DMA_WITHOUT_PASID: u16 = 0x2;
 }
 
-/// Interface report decoding errors.
+/// Errors building, encoding or decoding an interface report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ReportError {
-    #[cfg(tdisp_requester)]
     /// The report ends inside its fixed part or inside `device_specific_len`.
-    Truncated,
     #[cfg(tdisp_requester)]
+    Truncated,
     /// `mmio_range_count` announces more ranges than the report holds.
+    #[cfg(tdisp_requester)]
     RangesTruncated,
     /// More than [`MAX_RANGES`] ranges.
     TooManyRanges,
-    #[cfg(tdisp_requester)]
     /// `device_specific_len` does not match the bytes that follow it.
+    #[cfg(tdisp_requester)]
     LengthMismatch,
     /// The device-specific blob is longer than [`MAX_DEVICE_SPECIFIC`].
     DeviceSpecificTooLong,
-    #[cfg(tdisp_responder)]
     /// The output buffer is too small.
+    #[cfg(tdisp_responder)]
     BufferTooSmall,
 }
 
@@ -72,7 +72,7 @@ pub(crate) struct MmioRange {
     pub(crate) first_page: u64,
     /// Number of 4 KiB pages.
     pub(crate) number_of_pages: u32,
-    /// [`range_attr`] bits.
+    /// Attribute bits (`range_attr`, checked on the TSM side).
     pub(crate) attributes: u16,
     /// Range ID: the BAR index.
     pub(crate) range_id: u16,

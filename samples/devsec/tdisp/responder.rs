@@ -51,8 +51,8 @@ pub(crate) const MIN_RESPONSE_LEN: usize = TDISP_OVERHEAD + NONCE_LEN;
 pub(crate) enum ConfigError {
     /// More BARs than [`MAX_RANGES`].
     TooManyBars,
-    #[cfg(tdisp_kunit)]
     /// Device-specific blob longer than [`MAX_DEVICE_SPECIFIC`].
+    #[cfg(tdisp_kunit)]
     DeviceSpecificTooLong,
 }
 
@@ -141,8 +141,8 @@ impl InterfaceReport {
         range
     }
 
-    #[cfg(tdisp_kunit)]
     /// Returns the length of the encoded report.
+    #[cfg(tdisp_kunit)]
     pub(crate) fn encoded_len(&self) -> usize {
         // At most MAX_REPORT_LEN: the ranges and the blob are bounded by construction.
         self.ranges()
@@ -222,8 +222,8 @@ pub(crate) enum ReportCorruption {
 }
 
 impl ReportCorruption {
-    #[cfg(tdisp_kunit)]
     /// Returns a short name of the corruption.
+    #[cfg(tdisp_kunit)]
     pub(crate) fn name(self) -> &'static str {
         match self {
             Self::None => "none",
@@ -233,8 +233,8 @@ impl ReportCorruption {
         }
     }
 
-    #[cfg(tdisp_kunit)]
     /// Parses a name returned by [`ReportCorruption::name`].
+    #[cfg(tdisp_kunit)]
     pub(crate) fn from_name(name: &str) -> Option<Self> {
         [
             Self::None,
@@ -314,8 +314,8 @@ impl Responder {
         }
     }
 
-    #[cfg(tdisp_kunit)]
     /// Returns the interface ID.
+    #[cfg(tdisp_kunit)]
     pub(crate) fn function_id(&self) -> u32 {
         self.function_id
     }
@@ -330,8 +330,8 @@ impl Responder {
         self.bars.get(..self.bar_count).unwrap_or(&[])
     }
 
-    #[cfg(tdisp_kunit)]
     /// Returns the parameters of the last LOCK_INTERFACE that succeeded.
+    #[cfg(tdisp_kunit)]
     pub(crate) fn lock_params(&self) -> LockParams {
         self.lock
     }
@@ -349,8 +349,8 @@ impl Responder {
         Ok(())
     }
 
-    #[cfg(tdisp_kunit)]
     /// Sets the device-specific blob reported by the next LOCK_INTERFACE.
+    #[cfg(tdisp_kunit)]
     pub(crate) fn set_device_specific(&mut self, data: &[u8]) -> Result<(), ConfigError> {
         let dst = self
             .device_specific
@@ -384,16 +384,16 @@ impl Responder {
         self.corruption
     }
 
-    #[cfg(tdisp_kunit)]
     /// Makes the next START_INTERFACE that reaches the nonce check fail with INVALID_NONCE,
     /// whatever nonce it carries (fault injection, one shot).
+    #[cfg(tdisp_kunit)]
     pub(crate) fn fail_next_start(&mut self) {
         self.fail_next_start = true;
     }
 
-    #[cfg(tdisp_kunit)]
     /// Answers the next well-formed request with TDISP_ERROR `code` without acting on it
     /// (fault injection, one shot).
+    #[cfg(tdisp_kunit)]
     pub(crate) fn fail_next_request(&mut self, code: ErrorCode) {
         self.pending_error = Some(code);
     }
