@@ -81,18 +81,6 @@ impl DoeHeader {
             length_dw,
         })
     }
-
-    /// Returns the payload length in dwords.
-    #[cfg(tdisp_kunit)]
-    pub(crate) fn payload_dw(&self) -> u32 {
-        self.length_dw.saturating_sub(DOE_HEADER_DW)
-    }
-}
-
-/// Builds the payload dword of a DOE Discovery request for `index`.
-#[cfg(tdisp_kunit)]
-pub(crate) fn doe_discovery_request(index: u8) -> u32 {
-    u32::from(index)
 }
 
 /// Extracts the index (bits 7:0) from a DOE Discovery request payload dword.
@@ -104,17 +92,6 @@ pub(crate) fn doe_discovery_index(request: u32) -> u8 {
 /// Builds a DOE Discovery response dword: vendor[15:0], type[23:16], next index[31:24].
 pub(crate) fn doe_discovery_response(vendor: u16, object_type: u8, next_index: u8) -> u32 {
     u32::from(vendor) | (u32::from(object_type) << 16) | (u32::from(next_index) << 24)
-}
-
-/// Splits a DOE Discovery response dword into (vendor, type, next index).
-#[cfg(tdisp_kunit)]
-pub(crate) fn doe_discovery_decode(response: u32) -> (u16, u8, u8) {
-    let [vendor_lo, vendor_hi, object_type, next_index] = response.to_le_bytes();
-    (
-        u16::from_le_bytes([vendor_lo, vendor_hi]),
-        object_type,
-        next_index,
-    )
 }
 
 /// Answers a DOE Discovery request for `index` from [`DOE_FEATURES`].

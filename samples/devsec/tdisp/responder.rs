@@ -141,17 +141,6 @@ impl InterfaceReport {
         range
     }
 
-    /// Returns the length of the encoded report.
-    #[cfg(tdisp_kunit)]
-    pub(crate) fn encoded_len(&self) -> usize {
-        // At most MAX_REPORT_LEN: the ranges and the blob are bounded by construction.
-        self.ranges()
-            .len()
-            .saturating_mul(REPORT_RANGE_LEN)
-            .saturating_add(REPORT_FIXED_LEN + 4)
-            .saturating_add(self.device_specific().len())
-    }
-
     /// Encodes the report into `buf`; returns its length.
     pub(crate) fn encode(&self, buf: &mut [u8]) -> Result<usize, ReportError> {
         self.encode_inner(buf)

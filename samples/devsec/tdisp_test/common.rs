@@ -301,3 +301,8 @@ impl Encoded {
 
 /// Offset of `mmio_range_count` in an encoded report.
 pub(crate) const RANGE_COUNT: usize = 12;
+
+/// Returns the length `report` encodes to, from the report layout.
+pub(crate) fn encoded_len(report: &InterfaceReport) -> usize {
+    REPORT_FIXED_LEN + report.ranges().len() * REPORT_RANGE_LEN + 4 + report.device_specific().len()
+}

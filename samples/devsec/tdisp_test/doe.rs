@@ -9,6 +9,28 @@ use kernel::prelude::*;
 mod tests {
     use crate::tdisp::*;
 
+    // The requester side of DOE, which the kernel's DOE core does for the TSM.
+
+    /// Returns the payload length of `hdr` in dwords.
+    fn payload_dw(hdr: DoeHeader) -> u32 {
+        hdr.length_dw.saturating_sub(DOE_HEADER_DW)
+    }
+
+    /// Builds the payload dword of a DOE Discovery request for `index`.
+    fn doe_discovery_request(index: u8) -> u32 {
+        u32::from(index)
+    }
+
+    /// Splits a DOE Discovery response dword into (vendor, type, next index).
+    fn doe_discovery_decode(response: u32) -> (u16, u8, u8) {
+        let [vendor_lo, vendor_hi, object_type, next_index] = response.to_le_bytes();
+        (
+            u16::from_le_bytes([vendor_lo, vendor_hi]),
+            object_type,
+            next_index,
+        )
+    }
+
     // ---- DOE ------------------------------------------------------------------------------
 
     #[test]
@@ -26,7 +48,7 @@ mod tests {
         assert_eq!(dw0, 0x0001_0001);
         assert_eq!(dw1, 12);
         assert_eq!(DoeHeader::decode(dw0, dw1), hdr);
-        assert_eq!(hdr.map(|h| h.payload_dw()), Ok(10));
+        assert_eq!(hdr.map(payload_dw), Ok(10));
     }
 
     #[test]
@@ -64,10 +86,7 @@ mod tests {
             DoeHeader::decode(0x0001_0001, 1),
             Err(CodecError::Truncated)
         );
-        assert_eq!(
-            DoeHeader::decode(0x0001_0001, 2).map(|h| h.payload_dw()),
-            Ok(0)
-        );
+        assert_eq!(DoeHeader::decode(0x0001_0001, 2).map(payload_dw), Ok(0));
         // Bits above the 18-bit length field are reserved and ignored.
         assert_eq!(
             DoeHeader::decode(0x0001_0001, 0xfffc_0005).map(|h| h.length_dw),

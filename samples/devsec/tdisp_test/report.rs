@@ -27,7 +27,7 @@ mod tests {
             b"devsec",
         );
         let enc = Encoded::of(&report);
-        assert_eq!(enc.len, report.encoded_len());
+        assert_eq!(enc.len, encoded_len(&report));
         assert_eq!(enc.len, 16 + 2 * 16 + 4 + 6);
         assert_eq!(InterfaceReport::decode(enc.bytes()), Ok(report));
     }

@@ -411,7 +411,7 @@ mod tests {
     #[test]
     fn report_portion_and_remainder() {
         let (mut bench, _) = Bench::in_state(State::ConfigLocked);
-        let total = good_report(0).encoded_len();
+        let total = encoded_len(&good_report(0));
         let rsp = bench.send(&Request::GetDeviceInterfaceReport {
             offset: 10,
             length: 20,
@@ -478,7 +478,7 @@ mod tests {
     #[test]
     fn report_offset_beyond_end_is_invalid_request() {
         let (mut bench, _) = Bench::in_state(State::ConfigLocked);
-        let total = good_report(0).encoded_len() as u16;
+        let total = encoded_len(&good_report(0)) as u16;
         for offset in [total, total + 1, 0xffff] {
             let rsp = bench.send(&Request::GetDeviceInterfaceReport { offset, length: 1 });
             assert_eq!(error_of(&rsp), Some(ErrorCode::InvalidRequest));
@@ -499,7 +499,7 @@ mod tests {
     #[test]
     fn report_length_is_clamped_to_response_buffer() {
         let (mut bench, _) = Bench::in_state(State::ConfigLocked);
-        let total = good_report(0).encoded_len();
+        let total = encoded_len(&good_report(0));
         let req = encode(
             FID,
             &Request::GetDeviceInterfaceReport {
@@ -544,7 +544,7 @@ mod tests {
         });
         assert_eq!(rsp.len, MAX_MESSAGE_LEN);
         let report = bench.fetch(0xffff);
-        assert_eq!(report.map(|r| r.encoded_len()), Ok(MAX_REPORT_LEN));
+        assert_eq!(report.map(|r| encoded_len(&r)), Ok(MAX_REPORT_LEN));
         assert_eq!(
             report.map(|r| check_report_against_bars(&r, &bars, 0)),
             Ok(Ok(()))
