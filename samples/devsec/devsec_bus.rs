@@ -54,8 +54,23 @@ use kernel::{
     uaccess::UserSliceReader,
 };
 
-#[path = "tdisp.rs"]
-mod tdisp;
+/// The device side of the TDISP library in `tdisp/`.
+mod tdisp {
+    mod codec;
+    mod doe;
+    mod report;
+    mod responder;
+
+    pub(crate) use codec::*;
+    pub(crate) use doe::*;
+    pub(crate) use report::*;
+    pub(crate) use responder::*;
+
+    // doe.rs depends only on `core`: check its DOE numbers against the kernel's.
+    const _: () = assert!(DOE_TYPE_DISCOVERY as u32 == kernel::bindings::PCI_DOE_FEATURE_DISCOVERY);
+    const _: () = assert!(DOE_TYPE_CMA as u32 == kernel::bindings::PCI_DOE_FEATURE_CMA);
+    const _: () = assert!(VENDOR_ID_PCI_SIG as u32 == kernel::bindings::PCI_VENDOR_ID_PCI_SIG);
+}
 
 module! {
     type: DevsecBus,

@@ -5,7 +5,7 @@
 //! The module registers one devsec TSM (`/sys/class/tsm/tsmN`, `pci_mode` "devsec") below a
 //! faux device. The PCI core calls it through `/sys/bus/pci/devices/<bdf>/tsm/{lock,accept,
 //! unlock}`; it talks TDISP to the function over the function's CMA/SPDM DOE mailbox, with the
-//! messages built and checked by the shared codec in `tdisp.rs`:
+//! messages built and checked by the shared codec in `tdisp/`:
 //!
 //! - lock: GET_TDISP_VERSION (1.0 required), GET_TDISP_CAPABILITIES (the requests used below
 //!   and the NO_FW_UPDATE lock flag required), LOCK_INTERFACE_REQUEST with NO_FW_UPDATE and
@@ -53,7 +53,7 @@
 //! | state after START is ERROR                                    | `EIO`             |
 //! | state after START is neither RUN nor ERROR                    | `EPROTO`          |
 //!
-//! There is no SPDM secure session (see `tdisp.rs`): the sample shows the acceptance flow, it
+//! There is no SPDM secure session (see `tdisp/codec.rs`): the sample shows the acceptance flow, it
 //! does not authenticate the device.
 
 use kernel::{
@@ -63,8 +63,16 @@ use kernel::{
     prelude::*, //
 };
 
-#[path = "tdisp.rs"]
-mod tdisp;
+/// The TSM side of the TDISP library in `tdisp/`.
+mod tdisp {
+    mod codec;
+    mod report;
+    mod requester;
+
+    pub(crate) use codec::*;
+    pub(crate) use report::*;
+    pub(crate) use requester::*;
+}
 
 use tdisp::{
     check_report_against_bars,

@@ -64,8 +64,9 @@ Device. Accepting and rejecting stay with bus code.""",
 device model. Add Rust samples that provide one inside the guest kernel:
 an emulated PCI host bridge whose endpoints speak TDISP over DOE, a devsec
 TSM that locks, validates and starts them, and a PCI driver that waits for
-acceptance. The TDISP codec and responder state machine are a single safe
-Rust module shared by the bus and the TSM, with KUnit tests.
+acceptance. The TDISP codec, responder and requester are a small safe Rust
+library in samples/devsec/tdisp/ whose files the bus and the TSM include
+as they need them, with KUnit suites per part.
 
 Simplification: TDISP travels in SPDM VENDOR_DEFINED messages over DOE
 without an SPDM secure session (no keys, no certificates).""",

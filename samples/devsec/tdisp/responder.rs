@@ -1,0 +1,639 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Device side of TDISP: request decoding, response and report encoding, and the state
+//! machine of one device interface ([`Responder`]), with the fault injection the devsec bus
+//! offers in debugfs.
+
+use super::codec::{
+    encode_message,
+    lock_flags,
+    nonce_eq,
+    unwrap_spdm,
+    Capabilities,
+    CodecError,
+    ErrorCode,
+    LockParams,
+    MessageType,
+    Nonce,
+    Reader,
+    Request,
+    Response,
+    State,
+    TdispHeader,
+    Writer,
+    NONCE_LEN,
+    SPDM_VENDOR_DEFINED_REQUEST,
+    SPDM_VENDOR_DEFINED_RESPONSE,
+    TDISP_OVERHEAD,
+    TDISP_VERSION, //
+};
+use super::report::{
+    interface_info,
+    Bar,
+    InterfaceReport,
+    MmioRange,
+    ReportError,
+    MAX_DEVICE_SPECIFIC,
+    MAX_RANGES,
+    MAX_REPORT_LEN,
+    REPORT_FIXED_LEN,
+    REPORT_RANGE_LEN,
+    REPORT_RESPONSE_OVERHEAD,
+    TDISP_PAGE_SIZE, //
+};
+
+/// Length of the largest fixed-size response (LOCK_INTERFACE_RESPONSE). [`Responder::handle`]
+/// needs a response buffer at least this long; report portions are clamped to the rest.
+pub(crate) const MIN_RESPONSE_LEN: usize = TDISP_OVERHEAD + NONCE_LEN;
+
+/// Responder configuration errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ConfigError {
+    /// More BARs than [`MAX_RANGES`].
+    TooManyBars,
+    /// Device-specific blob longer than [`MAX_DEVICE_SPECIFIC`].
+    #[cfg(tdisp_kunit)]
+    DeviceSpecificTooLong,
+}
+
+impl Request {
+    /// Decodes the body of a request with message type `code`. The body must have exactly
+    /// the length of its message type.
+    pub(crate) fn decode(code: u8, body: &[u8]) -> Result<Self, CodecError> {
+        let mut r = Reader::new(body);
+        let req = match MessageType::from_u8(code) {
+            Some(MessageType::GetVersion) => Self::GetVersion,
+            Some(MessageType::GetCapabilities) => Self::GetCapabilities { tsm_caps: r.u32()? },
+            Some(MessageType::LockInterface) => {
+                let flags = r.u16()?;
+                let default_stream_id = r.u8()?;
+                let _reserved = r.u8()?;
+                Self::LockInterface(LockParams {
+                    flags,
+                    default_stream_id,
+                    mmio_reporting_offset: r.u64()?,
+                    bind_p2p_address_mask: r.u64()?,
+                })
+            }
+            Some(MessageType::GetDeviceInterfaceReport) => Self::GetDeviceInterfaceReport {
+                offset: r.u16()?,
+                length: r.u16()?,
+            },
+            Some(MessageType::GetDeviceInterfaceState) => Self::GetDeviceInterfaceState,
+            Some(MessageType::StartInterface) => Self::StartInterface { nonce: r.array()? },
+            Some(MessageType::StopInterface) => Self::StopInterface,
+            _ => return Err(CodecError::UnknownMessage(code)),
+        };
+        r.finish()?;
+        Ok(req)
+    }
+}
+
+impl Response<'_> {
+    fn encode_body(&self, w: &mut Writer<'_>) -> Result<(), CodecError> {
+        match self {
+            Self::Version { versions } => {
+                w.u8(u8::try_from(versions.len()).map_err(|_| CodecError::TooLong)?)?;
+                w.put(versions)
+            }
+            Self::Capabilities(caps) => caps.encode(w),
+            Self::LockInterface { nonce } => w.put(nonce),
+            Self::DeviceInterfaceReport { portion, remainder } => {
+                w.u16(u16::try_from(portion.len()).map_err(|_| CodecError::TooLong)?)?;
+                w.u16(*remainder)?;
+                w.put(portion)
+            }
+            Self::DeviceInterfaceState(state) => w.u8(*state as u8),
+            Self::StartInterface | Self::StopInterface => Ok(()),
+            Self::Error { code, data } => {
+                w.u32(*code)?;
+                w.u32(*data)
+            }
+        }
+    }
+}
+
+impl Capabilities {
+    fn encode(&self, w: &mut Writer<'_>) -> Result<(), CodecError> {
+        w.u32(self.dsm_caps)?;
+        w.put(&self.req_msgs_supported)?;
+        w.u16(self.lock_flags_supported)?;
+        w.put(&[0; 3])?;
+        w.u8(self.dev_addr_width)?;
+        w.u8(self.num_req_this)?;
+        w.u8(self.num_req_all)
+    }
+}
+
+impl InterfaceReport {
+    /// Returns the device-specific blob.
+    pub(crate) fn device_specific(&self) -> &[u8] {
+        self.device_specific
+            .get(..self.device_specific_len)
+            .unwrap_or(&[])
+    }
+
+    /// Removes the last MMIO range, if any.
+    pub(crate) fn pop_range(&mut self) -> Option<MmioRange> {
+        let last = self.range_count.checked_sub(1)?;
+        let range = self.ranges.get(last).copied();
+        self.range_count = last;
+        range
+    }
+
+    /// Encodes the report into `buf`; returns its length.
+    pub(crate) fn encode(&self, buf: &mut [u8]) -> Result<usize, ReportError> {
+        self.encode_inner(buf)
+            .map_err(|_| ReportError::BufferTooSmall)
+    }
+
+    fn encode_inner(&self, buf: &mut [u8]) -> Result<usize, CodecError> {
+        let mut w = Writer::new(buf);
+        let count = u32::try_from(self.ranges().len()).map_err(|_| CodecError::TooLong)?;
+        let ds_len =
+            u32::try_from(self.device_specific().len()).map_err(|_| CodecError::TooLong)?;
+        w.u16(self.interface_info)?;
+        w.u16(0)?;
+        w.u16(self.msi_x_message_control)?;
+        w.u16(self.lnr_control)?;
+        w.u32(self.tph_control)?;
+        w.u32(count)?;
+        for range in self.ranges() {
+            w.u64(range.first_page)?;
+            w.u32(range.number_of_pages)?;
+            w.u16(range.attributes)?;
+            w.u16(range.range_id)?;
+        }
+        w.u32(ds_len)?;
+        w.put(self.device_specific())?;
+        Ok(w.len())
+    }
+}
+
+/// Decodes a complete SPDM VENDOR_DEFINED_REQUEST; returns the interface ID and the request.
+pub(crate) fn decode_request(msg: &[u8]) -> Result<(u32, Request), CodecError> {
+    let tdisp = unwrap_spdm(msg, SPDM_VENDOR_DEFINED_REQUEST)?;
+    let (hdr, body) = TdispHeader::decode(tdisp)?;
+    if hdr.version != TDISP_VERSION {
+        return Err(CodecError::VersionMismatch(hdr.version));
+    }
+    Ok((hdr.function_id, Request::decode(hdr.message_type, body)?))
+}
+
+/// Encodes `rsp` for interface `function_id` as a complete SPDM VENDOR_DEFINED_RESPONSE into
+/// `buf`; returns the message length.
+pub(crate) fn encode_response(
+    function_id: u32,
+    rsp: &Response<'_>,
+    buf: &mut [u8],
+) -> Result<usize, CodecError> {
+    encode_message(
+        SPDM_VENDOR_DEFINED_RESPONSE,
+        rsp.message_type(),
+        function_id,
+        buf,
+        |w| rsp.encode_body(w),
+    )
+}
+
+/// Report corruption the emulated device can be told to apply (fault injection).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum ReportCorruption {
+    /// Serve the correct report.
+    #[default]
+    None,
+    /// The first range starts one page after its BAR.
+    RangeMismatch,
+    /// The last range is missing (or, without BARs, a bogus range is added).
+    RangeCount,
+    /// The report ends in the middle of its last range.
+    Truncated,
+}
+
+impl ReportCorruption {
+    /// Returns a short name of the corruption.
+    #[cfg(tdisp_kunit)]
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::RangeMismatch => "range",
+            Self::RangeCount => "count",
+            Self::Truncated => "truncated",
+        }
+    }
+
+    /// Parses a name returned by [`ReportCorruption::name`].
+    #[cfg(tdisp_kunit)]
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        [
+            Self::None,
+            Self::RangeMismatch,
+            Self::RangeCount,
+            Self::Truncated,
+        ]
+        .into_iter()
+        .find(|c| c.name() == name)
+    }
+}
+
+/// Range added by report corruption when the device has no BARs.
+const BOGUS_RANGE: MmioRange = MmioRange {
+    first_page: 0,
+    number_of_pages: 1,
+    attributes: 0,
+    range_id: 0,
+};
+
+/// TDISP versions the responder supports.
+const SUPPORTED_VERSIONS: [u8; 1] = [TDISP_VERSION];
+
+/// Result of processing a request: a response, or an error code with its error data.
+type Outcome<'a> = Result<Response<'a>, (ErrorCode, u32)>;
+
+/// Device-side TDISP responder for one device interface.
+///
+/// Rules (TDISP 1.0 as used here):
+/// - LOCK_INTERFACE only from CONFIG_UNLOCKED, which moves to CONFIG_LOCKED with a fresh nonce
+///   and freezes the report; other states answer INVALID_INTERFACE_STATE.
+/// - START_INTERFACE only from CONFIG_LOCKED with the matching nonce, which moves to RUN; a
+///   wrong nonce answers INVALID_NONCE and keeps the state.
+/// - STOP_INTERFACE from any state moves to CONFIG_UNLOCKED. In CONFIG_UNLOCKED it succeeds
+///   and changes nothing (idempotent), so a TSM can always return a device to a known state.
+/// - GET_DEVICE_INTERFACE_REPORT only in CONFIG_LOCKED and RUN.
+/// - GET_DEVICE_INTERFACE_STATE, GET_TDISP_VERSION and GET_TDISP_CAPABILITIES in any state.
+/// - A security-relevant configuration change in CONFIG_LOCKED or RUN moves to ERROR
+///   ([`Responder::config_changed`]); only STOP leaves ERROR.
+///
+/// Requests are checked in this order: SPDM framing and TDISP header (INVALID_REQUEST),
+/// version (VERSION_MISMATCH), message type (UNSUPPORTED_REQUEST), interface ID
+/// (INVALID_INTERFACE), body (INVALID_REQUEST), an injected error, then the state machine.
+/// INVALID_INTERFACE_STATE carries the current state as error data; other errors carry 0.
+#[derive(Clone, Debug)]
+pub(crate) struct Responder {
+    function_id: u32,
+    state: State,
+    nonce: Nonce,
+    bars: [Bar; MAX_RANGES],
+    bar_count: usize,
+    device_specific: [u8; MAX_DEVICE_SPECIFIC],
+    device_specific_len: usize,
+    lock: LockParams,
+    report: InterfaceReport,
+    corruption: ReportCorruption,
+    fail_next_start: bool,
+    pending_error: Option<ErrorCode>,
+}
+
+impl Responder {
+    /// Creates the responder of interface `function_id`, in CONFIG_UNLOCKED without BARs.
+    pub(crate) fn new(function_id: u32) -> Self {
+        Self {
+            function_id,
+            state: State::ConfigUnlocked,
+            nonce: [0; NONCE_LEN],
+            bars: [Bar::default(); MAX_RANGES],
+            bar_count: 0,
+            device_specific: [0; MAX_DEVICE_SPECIFIC],
+            device_specific_len: 0,
+            lock: LockParams::default(),
+            report: InterfaceReport::new(),
+            corruption: ReportCorruption::None,
+            fail_next_start: false,
+            pending_error: None,
+        }
+    }
+
+    /// Returns the interface ID.
+    #[cfg(tdisp_kunit)]
+    pub(crate) fn function_id(&self) -> u32 {
+        self.function_id
+    }
+
+    /// Returns the interface state.
+    pub(crate) fn state(&self) -> State {
+        self.state
+    }
+
+    /// Returns the BARs.
+    pub(crate) fn bars(&self) -> &[Bar] {
+        self.bars.get(..self.bar_count).unwrap_or(&[])
+    }
+
+    /// Returns the parameters of the last LOCK_INTERFACE that succeeded.
+    #[cfg(tdisp_kunit)]
+    pub(crate) fn lock_params(&self) -> LockParams {
+        self.lock
+    }
+
+    /// Sets the device's BARs. Changing them while CONFIG_LOCKED or RUN is a configuration
+    /// change and moves the interface to ERROR.
+    pub(crate) fn set_bars(&mut self, bars: &[Bar]) -> Result<(), ConfigError> {
+        let dst = self
+            .bars
+            .get_mut(..bars.len())
+            .ok_or(ConfigError::TooManyBars)?;
+        dst.copy_from_slice(bars);
+        self.bar_count = bars.len();
+        self.config_changed();
+        Ok(())
+    }
+
+    /// Sets the device-specific blob reported by the next LOCK_INTERFACE.
+    #[cfg(tdisp_kunit)]
+    pub(crate) fn set_device_specific(&mut self, data: &[u8]) -> Result<(), ConfigError> {
+        let dst = self
+            .device_specific
+            .get_mut(..data.len())
+            .ok_or(ConfigError::DeviceSpecificTooLong)?;
+        dst.copy_from_slice(data);
+        self.device_specific_len = data.len();
+        Ok(())
+    }
+
+    /// Reports a security-relevant configuration change (a BAR rewritten, bus master or
+    /// memory decoding disabled): CONFIG_LOCKED and RUN move to ERROR, other states stay.
+    pub(crate) fn config_changed(&mut self) {
+        if matches!(self.state, State::ConfigLocked | State::Run) {
+            self.state = State::Error;
+        }
+    }
+
+    /// Moves the interface to ERROR from any state (fault injection).
+    pub(crate) fn force_error(&mut self) {
+        self.state = State::Error;
+    }
+
+    /// Sets the report corruption applied from the next report request on (fault injection).
+    pub(crate) fn set_report_corruption(&mut self, corruption: ReportCorruption) {
+        self.corruption = corruption;
+    }
+
+    /// Returns the report corruption in effect.
+    pub(crate) fn report_corruption(&self) -> ReportCorruption {
+        self.corruption
+    }
+
+    /// Makes the next START_INTERFACE that reaches the nonce check fail with INVALID_NONCE,
+    /// whatever nonce it carries (fault injection, one shot).
+    #[cfg(tdisp_kunit)]
+    pub(crate) fn fail_next_start(&mut self) {
+        self.fail_next_start = true;
+    }
+
+    /// Answers the next well-formed request with TDISP_ERROR `code` without acting on it
+    /// (fault injection, one shot).
+    #[cfg(tdisp_kunit)]
+    pub(crate) fn fail_next_request(&mut self, code: ErrorCode) {
+        self.pending_error = Some(code);
+    }
+
+    /// Handles one SPDM VENDOR_DEFINED_REQUEST and writes the SPDM VENDOR_DEFINED_RESPONSE
+    /// to `response`; returns the response length.
+    ///
+    /// Every request gets a response or a TDISP_ERROR. The only exception is a `response`
+    /// buffer shorter than [`MIN_RESPONSE_LEN`]: the request is then ignored (no state change)
+    /// and 0 is returned. Report portions are clamped to what fits in `response`, so a buffer
+    /// of [`MAX_MESSAGE_LEN`] bytes never truncates anything.
+    ///
+    /// `rng` fills a buffer with random bytes; it is used for the start nonce.
+    pub(crate) fn handle(
+        &mut self,
+        request: &[u8],
+        response: &mut [u8],
+        rng: &mut impl FnMut(&mut [u8]),
+    ) -> usize {
+        if response.len() < MIN_RESPONSE_LEN {
+            return 0;
+        }
+        let mut report = [0u8; MAX_REPORT_LEN];
+        let room = response.len().saturating_sub(REPORT_RESPONSE_OVERHEAD);
+        let (function_id, outcome) = self.process(request, rng, &mut report, room);
+        let rsp = outcome.unwrap_or_else(|(code, data)| Response::Error {
+            code: code as u32,
+            data,
+        });
+        // Cannot fail: every response but a report fits in MIN_RESPONSE_LEN, and report
+        // portions are clamped to `room`.
+        encode_response(function_id, &rsp, response).unwrap_or(0)
+    }
+
+    /// Decodes and executes `request`; returns the interface ID to answer with and the
+    /// outcome. Errors name our own interface until the request's header is known, and echo
+    /// the request's interface ID afterwards.
+    fn process<'s>(
+        &mut self,
+        request: &[u8],
+        rng: &mut impl FnMut(&mut [u8]),
+        report: &'s mut [u8; MAX_REPORT_LEN],
+        room: usize,
+    ) -> (u32, Outcome<'s>) {
+        let fail = |code| Err((code, 0));
+        let Ok(tdisp) = unwrap_spdm(request, SPDM_VENDOR_DEFINED_REQUEST) else {
+            return (self.function_id, fail(ErrorCode::InvalidRequest));
+        };
+        let Ok((hdr, body)) = TdispHeader::decode(tdisp) else {
+            return (self.function_id, fail(ErrorCode::InvalidRequest));
+        };
+        let id = hdr.function_id;
+        if hdr.version != TDISP_VERSION {
+            return (id, fail(ErrorCode::VersionMismatch));
+        }
+        if !MessageType::from_u8(hdr.message_type).is_some_and(MessageType::is_request) {
+            return (id, fail(ErrorCode::UnsupportedRequest));
+        }
+        if id != self.function_id {
+            return (id, fail(ErrorCode::InvalidInterface));
+        }
+        let Ok(req) = Request::decode(hdr.message_type, body) else {
+            return (id, fail(ErrorCode::InvalidRequest));
+        };
+        if let Some(code) = self.pending_error.take() {
+            return (id, fail(code));
+        }
+        let outcome = match req {
+            Request::GetVersion => Ok(Response::Version {
+                versions: &SUPPORTED_VERSIONS,
+            }),
+            Request::GetCapabilities { .. } => Ok(Response::Capabilities(self.capabilities())),
+            Request::LockInterface(params) => self.lock_interface(params, rng),
+            Request::GetDeviceInterfaceReport { offset, length } => {
+                self.report_portion(offset, length, report, room)
+            }
+            Request::GetDeviceInterfaceState => Ok(Response::DeviceInterfaceState(self.state)),
+            Request::StartInterface { nonce } => self.start_interface(&nonce),
+            Request::StopInterface => {
+                self.state = State::ConfigUnlocked;
+                Ok(Response::StopInterface)
+            }
+        };
+        (id, outcome)
+    }
+
+    fn wrong_state<'a>(&self) -> Outcome<'a> {
+        Err((
+            ErrorCode::InvalidInterfaceState,
+            u32::from(self.state as u8),
+        ))
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let mut req_msgs_supported = [0u8; 16];
+        // Requests 0x81..=0x87 are bits 1..=7 of the first byte.
+        if let Some(byte) = req_msgs_supported.first_mut() {
+            *byte = 0xfe;
+        }
+        Capabilities {
+            dsm_caps: 0,
+            req_msgs_supported,
+            lock_flags_supported: lock_flags::ALL,
+            dev_addr_width: 52,
+            num_req_this: 1,
+            num_req_all: 1,
+        }
+    }
+
+    fn lock_interface<'a>(
+        &mut self,
+        params: LockParams,
+        rng: &mut impl FnMut(&mut [u8]),
+    ) -> Outcome<'a> {
+        if self.state != State::ConfigUnlocked {
+            return self.wrong_state();
+        }
+        if params.flags & !lock_flags::ALL != 0
+            || params.mmio_reporting_offset % TDISP_PAGE_SIZE != 0
+        {
+            return Err((ErrorCode::InvalidRequest, 0));
+        }
+        let report = self.build_report(&params)?;
+        let mut nonce = [0u8; NONCE_LEN];
+        rng(&mut nonce);
+        // A nonce equal to the previous one is not fresh; all zeroes means no entropy.
+        if nonce_eq(&nonce, &[0; NONCE_LEN]) || nonce_eq(&nonce, &self.nonce) {
+            return Err((ErrorCode::InsufficientEntropy, 0));
+        }
+        self.nonce = nonce;
+        self.report = report;
+        self.lock = params;
+        self.state = State::ConfigLocked;
+        Ok(Response::LockInterface { nonce })
+    }
+
+    /// Builds the report frozen by LOCK_INTERFACE: one range per BAR.
+    fn build_report(&self, params: &LockParams) -> Result<InterfaceReport, (ErrorCode, u32)> {
+        let bad_config = (ErrorCode::InvalidDeviceConfiguration, 0);
+        let mut report = InterfaceReport::new();
+        report.interface_info = interface_info::DMA_WITHOUT_PASID;
+        if params.flags & lock_flags::NO_FW_UPDATE != 0 {
+            report.interface_info |= interface_info::NO_UPDATE_AFTER_LOCK;
+        }
+        for bar in self.bars() {
+            let pages = bar.len / TDISP_PAGE_SIZE;
+            if bar.start == 0
+                || bar.len == 0
+                || bar.start % TDISP_PAGE_SIZE != 0
+                || bar.len % TDISP_PAGE_SIZE != 0
+                || bar.start.checked_add(bar.len).is_none()
+            {
+                return Err(bad_config);
+            }
+            let number_of_pages = u32::try_from(pages).map_err(|_| bad_config)?;
+            let reported = bar
+                .start
+                .checked_add(params.mmio_reporting_offset)
+                .ok_or((ErrorCode::InvalidRequest, 0))?;
+            report
+                .push_range(MmioRange {
+                    first_page: reported / TDISP_PAGE_SIZE,
+                    number_of_pages,
+                    attributes: 0,
+                    range_id: bar.index,
+                })
+                .map_err(|_| bad_config)?;
+        }
+        let device_specific = self
+            .device_specific
+            .get(..self.device_specific_len)
+            .unwrap_or(&[]);
+        report
+            .set_device_specific(device_specific)
+            .map_err(|_| bad_config)?;
+        Ok(report)
+    }
+
+    /// Encodes the report as served, with the configured corruption; returns its length.
+    fn served_report(&self, buf: &mut [u8; MAX_REPORT_LEN]) -> usize {
+        let mut report = self.report;
+        match self.corruption {
+            ReportCorruption::None | ReportCorruption::Truncated => {}
+            ReportCorruption::RangeMismatch => {
+                if report.range_count == 0 {
+                    let _ = report.push_range(BOGUS_RANGE);
+                } else if let Some(range) = report.ranges.first_mut() {
+                    range.first_page = range.first_page.wrapping_add(1);
+                }
+            }
+            ReportCorruption::RangeCount => {
+                if report.pop_range().is_none() {
+                    let _ = report.push_range(BOGUS_RANGE);
+                }
+            }
+        }
+        let len = report.encode(buf).unwrap_or(0);
+        if self.corruption == ReportCorruption::Truncated {
+            // Cut the report in the middle of its last range (or of its fixed part).
+            let cut = match report.ranges().len() {
+                0 => REPORT_FIXED_LEN / 2,
+                n => n
+                    .saturating_mul(REPORT_RANGE_LEN)
+                    .saturating_add(REPORT_FIXED_LEN - REPORT_RANGE_LEN / 2),
+            };
+            return len.min(cut);
+        }
+        len
+    }
+
+    fn report_portion<'s>(
+        &self,
+        offset: u16,
+        length: u16,
+        buf: &'s mut [u8; MAX_REPORT_LEN],
+        room: usize,
+    ) -> Outcome<'s> {
+        if !matches!(self.state, State::ConfigLocked | State::Run) {
+            return self.wrong_state();
+        }
+        let len = self.served_report(buf);
+        let offset = usize::from(offset);
+        let Some(available) = len.checked_sub(offset).filter(|&n| n > 0) else {
+            return Err((ErrorCode::InvalidRequest, 0));
+        };
+        if length == 0 {
+            return Err((ErrorCode::InvalidRequest, 0));
+        }
+        let portion_len = available.min(usize::from(length)).min(room);
+        let end = offset.saturating_add(portion_len);
+        let remainder = available
+            .checked_sub(portion_len)
+            .and_then(|rest| u16::try_from(rest).ok());
+        let (Some(portion), Some(remainder)) = (buf.get(offset..end), remainder) else {
+            return Err((ErrorCode::Unspecified, 0));
+        };
+        Ok(Response::DeviceInterfaceReport { portion, remainder })
+    }
+
+    fn start_interface<'a>(&mut self, nonce: &Nonce) -> Outcome<'a> {
+        if self.state != State::ConfigLocked {
+            return self.wrong_state();
+        }
+        if self.fail_next_start {
+            self.fail_next_start = false;
+            return Err((ErrorCode::InvalidNonce, 0));
+        }
+        if !nonce_eq(nonce, &self.nonce) {
+            return Err((ErrorCode::InvalidNonce, 0));
+        }
+        self.state = State::Run;
+        Ok(Response::StartInterface)
+    }
+}
