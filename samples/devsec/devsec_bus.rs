@@ -32,12 +32,14 @@
 //!   cycles and its `pci_dev` is removed. The directory stays until the module is unloaded.
 
 use kernel::{
+    bindings,
     debugfs::{
         Dir,
         Scope, //
     },
     fmt,
     pci::host::{
+        config_offset,
         AccessSize,
         ConfigError,
         ConfigSpace,
@@ -85,68 +87,74 @@ const WINDOW_SIZE: u64 = MAX_ENDPOINTS as u64 * BAR0_SIZE;
 /// Lowest address of the memory window: far above the RAM of any test machine.
 const WINDOW_MIN: u64 = 1 << 36;
 
-// Type 0 configuration header (include/uapi/linux/pci_regs.h).
+/// Converts a 16-bit register value or mask from `bindings` (`u32`) in constant context.
+const fn word(value: u32) -> u16 {
+    assert!(value <= u16::MAX as u32, "not a 16-bit value");
+    // CAST: checked above.
+    value as u16
+}
+
+// Identity of the emulated function.
 const VENDOR_ID: u32 = 0x1b36;
 const DEVICE_ID: u32 = 0x0d5c;
 const CLASS: u32 = 0xff0000;
 const REVISION: u32 = 0x01;
-const PCI_COMMAND: u16 = 0x04;
-const PCI_COMMAND_MEMORY: u16 = 0x2;
-const PCI_COMMAND_MASTER: u16 = 0x4;
-const PCI_COMMAND_PARITY: u16 = 0x40;
-const PCI_COMMAND_SERR: u16 = 0x100;
-const PCI_COMMAND_INTX_DISABLE: u16 = 0x400;
-const COMMAND_WRITABLE: u16 = PCI_COMMAND_MEMORY
-    | PCI_COMMAND_MASTER
-    | PCI_COMMAND_PARITY
-    | PCI_COMMAND_SERR
-    | PCI_COMMAND_INTX_DISABLE;
-const PCI_STATUS_CAP_LIST: u32 = 0x10;
-const PCI_CACHE_LINE_SIZE: u16 = 0x0c;
-const PCI_HEADER_TYPE_MFD: u32 = 0x80;
-const PCI_BASE_ADDRESS_0: u16 = 0x10;
-const PCI_BASE_ADDRESS_1: u16 = 0x14;
-const PCI_BASE_ADDRESS_MEM_TYPE_64: u32 = 0x4;
-const PCI_SUBSYSTEM_VENDOR_ID: u16 = 0x2c;
-const PCI_CAPABILITY_LIST: u16 = 0x34;
-const PCI_INTERRUPT_LINE: u16 = 0x3c;
 
-// PCI Express capability, version 2.
+// Type 0 configuration header: dword offsets of the registers the function implements.
+const VENDOR_DWORD: u16 = config_offset(bindings::PCI_VENDOR_ID);
+const COMMAND_DWORD: u16 = config_offset(bindings::PCI_COMMAND);
+const CLASS_DWORD: u16 = config_offset(bindings::PCI_CLASS_REVISION);
+const CACHE_LINE_DWORD: u16 = config_offset(bindings::PCI_CACHE_LINE_SIZE);
+const BAR0_DWORD: u16 = config_offset(bindings::PCI_BASE_ADDRESS_0);
+const BAR1_DWORD: u16 = config_offset(bindings::PCI_BASE_ADDRESS_1);
+const SUBSYSTEM_DWORD: u16 = config_offset(bindings::PCI_SUBSYSTEM_VENDOR_ID);
+const CAP_LIST_DWORD: u16 = config_offset(bindings::PCI_CAPABILITY_LIST);
+const INTERRUPT_DWORD: u16 = config_offset(bindings::PCI_INTERRUPT_LINE);
+
+/// The bits of the Command register the function implements.
+const COMMAND_WRITABLE: u16 = word(
+    bindings::PCI_COMMAND_MEMORY
+        | bindings::PCI_COMMAND_MASTER
+        | bindings::PCI_COMMAND_PARITY
+        | bindings::PCI_COMMAND_SERR
+        | bindings::PCI_COMMAND_INTX_DISABLE,
+);
+/// The Command bits whose clearing is a configuration change for TDISP.
+const COMMAND_DECODE: u16 = word(bindings::PCI_COMMAND_MEMORY | bindings::PCI_COMMAND_MASTER);
+
+/// Shift of a header field within its dword.
+const fn byte_shift(reg: u32) -> u32 {
+    8 * (reg % 4)
+}
+
+// PCI Express capability, version 2, of a Root Complex integrated endpoint.
 const PCIE_CAP: u16 = 0x40;
-const PCI_CAP_ID_EXP: u32 = 0x10;
-const PCI_EXP_TYPE_RC_END: u32 = 0x9;
-const PCI_EXP_FLAGS: u32 = 0x2 | (PCI_EXP_TYPE_RC_END << 4);
-const PCI_EXP_DEVCAP: u16 = 0x04;
-const PCI_EXP_DEVCAP_TEE: u32 = 0x4000_0000;
-const PCI_EXP_DEVCTL: u16 = 0x08;
-const PCI_EXP_DEVCTL2: u16 = 0x28;
+const PCIE_FLAGS: u32 =
+    2 | (bindings::PCI_EXP_TYPE_RC_END << bindings::PCI_EXP_FLAGS_TYPE.trailing_zeros());
+const PCIE_DEVCAP: u16 = PCIE_CAP + config_offset(bindings::PCI_EXP_DEVCAP);
+const PCIE_DEVCTL: u16 = PCIE_CAP + config_offset(bindings::PCI_EXP_DEVCTL);
+const PCIE_DEVCTL2: u16 = PCIE_CAP + config_offset(bindings::PCI_EXP_DEVCTL2);
 
 // DOE extended capability.
 const DOE_CAP: u16 = 0x100;
-const PCI_EXT_CAP_ID_DOE: u32 = 0x2e;
-const PCI_DOE_CAP: u16 = 0x04;
-const PCI_DOE_CTRL: u16 = 0x08;
-const PCI_DOE_CTRL_ABORT: u32 = 0x1;
-const PCI_DOE_CTRL_GO: u32 = 0x8000_0000;
-const PCI_DOE_STATUS: u16 = 0x0c;
-const PCI_DOE_STATUS_BUSY: u32 = 0x1;
-const PCI_DOE_STATUS_ERROR: u32 = 0x4;
-const PCI_DOE_STATUS_DATA_OBJECT_READY: u32 = 0x8000_0000;
-const PCI_DOE_WRITE: u16 = 0x10;
-const PCI_DOE_READ: u16 = 0x14;
+const DOE_CAPABILITIES: u16 = DOE_CAP + config_offset(bindings::PCI_DOE_CAP);
+const DOE_CTRL: u16 = DOE_CAP + config_offset(bindings::PCI_DOE_CTRL);
+const DOE_STATUS: u16 = DOE_CAP + config_offset(bindings::PCI_DOE_STATUS);
+const DOE_WRITE: u16 = DOE_CAP + config_offset(bindings::PCI_DOE_WRITE);
+const DOE_READ: u16 = DOE_CAP + config_offset(bindings::PCI_DOE_READ);
 
 // IDE extended capability: selective streams, one stream, no address association blocks.
 const IDE_CAP: u16 = 0x180;
-const PCI_EXT_CAP_ID_IDE: u32 = 0x30;
-const PCI_IDE_CAP: u16 = 0x04;
-const PCI_IDE_CAP_SELECTIVE: u32 = 0x2;
-const PCI_IDE_CAP_IDE_KM: u32 = 0x40;
-const PCI_IDE_CAP_TEE_LIMITED: u32 = 0x100_0000;
-const PCI_IDE_CAP_VALUE: u32 = PCI_IDE_CAP_SELECTIVE | PCI_IDE_CAP_IDE_KM | PCI_IDE_CAP_TEE_LIMITED;
-const PCI_IDE_CTL: u16 = 0x08;
-const PCI_IDE_SEL_CTL: u16 = 0x0c + 0x04;
-const PCI_IDE_SEL_RID_1: u16 = 0x0c + 0x0c;
-const PCI_IDE_SEL_RID_2: u16 = 0x0c + 0x10;
+const IDE_CAPABILITIES: u16 = IDE_CAP + config_offset(bindings::PCI_IDE_CAP);
+const IDE_CAP_VALUE: u32 = bindings::PCI_IDE_CAP_SELECTIVE
+    | bindings::PCI_IDE_CAP_IDE_KM
+    | bindings::PCI_IDE_CAP_TEE_LIMITED;
+const IDE_CTL: u16 = IDE_CAP + config_offset(bindings::PCI_IDE_CTL);
+/// Selective IDE stream 0: with no link streams, it starts where link stream 0 would.
+const IDE_SEL_STREAM_0: u16 = IDE_CAP + config_offset(bindings::PCI_IDE_LINK_STREAM_0);
+const IDE_SEL_CTL: u16 = IDE_SEL_STREAM_0 + config_offset(bindings::PCI_IDE_SEL_CTL);
+const IDE_SEL_RID_1: u16 = IDE_SEL_STREAM_0 + config_offset(bindings::PCI_IDE_SEL_RID_1);
+const IDE_SEL_RID_2: u16 = IDE_SEL_STREAM_0 + config_offset(bindings::PCI_IDE_SEL_RID_2);
 
 /// Builds an extended capability header.
 const fn ext_cap_header(id: u32, next: u16) -> u32 {
@@ -165,13 +173,13 @@ const DOE_RBUF: usize = 8 + tdisp::MAX_MESSAGE_LEN.next_multiple_of(4);
 /// the nonce for a LOCK_INTERFACE request before taking the endpoint lock.
 fn fill_random(buf: &mut [u8]) {
     // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
-    unsafe { kernel::bindings::get_random_bytes(buf.as_mut_ptr().cast(), buf.len()) }
+    unsafe { bindings::get_random_bytes(buf.as_mut_ptr().cast(), buf.len()) }
 }
 
 /// Whether local interrupts are off, i.e. whether we may be under a raw spinlock.
 fn irqs_disabled() -> bool {
     // SAFETY: Reads the local interrupt state; no preconditions.
-    unsafe { kernel::bindings::irqs_disabled() }
+    unsafe { bindings::irqs_disabled() }
 }
 
 /// State of a DOE mailbox.
@@ -213,13 +221,13 @@ impl Doe {
     fn status(&self) -> u32 {
         let mut status = 0;
         if self.busy {
-            status |= PCI_DOE_STATUS_BUSY;
+            status |= bindings::PCI_DOE_STATUS_BUSY;
         }
         if self.error {
-            status |= PCI_DOE_STATUS_ERROR;
+            status |= bindings::PCI_DOE_STATUS_ERROR;
         }
         if self.ready {
-            status |= PCI_DOE_STATUS_DATA_OBJECT_READY;
+            status |= bindings::PCI_DOE_STATUS_DATA_OBJECT_READY;
         }
         status
     }
@@ -338,40 +346,43 @@ impl Endpoint {
     }
 
     fn read_dword(&self, offset: u16) -> u32 {
-        const EXP: u16 = PCIE_CAP;
         match offset {
-            0x00 => VENDOR_ID | (DEVICE_ID << 16),
-            PCI_COMMAND => u32::from(self.command) | (PCI_STATUS_CAP_LIST << 16),
-            0x08 => (CLASS << 8) | REVISION,
-            PCI_CACHE_LINE_SIZE => {
+            VENDOR_DWORD | SUBSYSTEM_DWORD => VENDOR_ID | (DEVICE_ID << 16),
+            COMMAND_DWORD => {
+                u32::from(self.command)
+                    | (bindings::PCI_STATUS_CAP_LIST << byte_shift(bindings::PCI_STATUS))
+            }
+            CLASS_DWORD => (CLASS << 8) | REVISION,
+            CACHE_LINE_DWORD => {
                 let header_type = if self.multifunction {
-                    PCI_HEADER_TYPE_MFD
+                    bindings::PCI_HEADER_TYPE_MFD
                 } else {
                     0
                 };
-                u32::from(self.cache_line) | (header_type << 16)
+                u32::from(self.cache_line) | (header_type << byte_shift(bindings::PCI_HEADER_TYPE))
             }
-            PCI_BASE_ADDRESS_0 => {
-                (self.bar as u32 & !(BAR0_SIZE as u32 - 1)) | PCI_BASE_ADDRESS_MEM_TYPE_64
+            BAR0_DWORD => {
+                (self.bar as u32 & !(BAR0_SIZE as u32 - 1)) | bindings::PCI_BASE_ADDRESS_MEM_TYPE_64
             }
-            PCI_BASE_ADDRESS_1 => (self.bar >> 32) as u32,
-            PCI_SUBSYSTEM_VENDOR_ID => VENDOR_ID | (DEVICE_ID << 16),
-            PCI_CAPABILITY_LIST => u32::from(PCIE_CAP),
-            PCI_INTERRUPT_LINE => u32::from(self.int_line),
-            EXP => PCI_CAP_ID_EXP | (PCI_EXP_FLAGS << 16),
-            o if o == EXP + PCI_EXP_DEVCAP => PCI_EXP_DEVCAP_TEE,
-            o if o == EXP + PCI_EXP_DEVCTL => u32::from(self.devctl),
-            o if o == EXP + PCI_EXP_DEVCTL2 => u32::from(self.devctl2),
-            DOE_CAP => ext_cap_header(PCI_EXT_CAP_ID_DOE, IDE_CAP),
-            o if o == DOE_CAP + PCI_DOE_CAP => 0,
-            o if o == DOE_CAP + PCI_DOE_STATUS => self.doe.status(),
-            o if o == DOE_CAP + PCI_DOE_READ => self.doe.peek(),
-            IDE_CAP => ext_cap_header(PCI_EXT_CAP_ID_IDE, 0),
-            o if o == IDE_CAP + PCI_IDE_CAP => PCI_IDE_CAP_VALUE,
-            o if o == IDE_CAP + PCI_IDE_CTL => self.ide_ctl,
-            o if o == IDE_CAP + PCI_IDE_SEL_CTL => self.ide_sel_ctl,
-            o if o == IDE_CAP + PCI_IDE_SEL_RID_1 => self.ide_rid[0],
-            o if o == IDE_CAP + PCI_IDE_SEL_RID_2 => self.ide_rid[1],
+            BAR1_DWORD => (self.bar >> 32) as u32,
+            CAP_LIST_DWORD => u32::from(PCIE_CAP),
+            INTERRUPT_DWORD => u32::from(self.int_line),
+            PCIE_CAP => {
+                bindings::PCI_CAP_ID_EXP | (PCIE_FLAGS << byte_shift(bindings::PCI_EXP_FLAGS))
+            }
+            PCIE_DEVCAP => bindings::PCI_EXP_DEVCAP_TEE,
+            PCIE_DEVCTL => u32::from(self.devctl),
+            PCIE_DEVCTL2 => u32::from(self.devctl2),
+            DOE_CAP => ext_cap_header(bindings::PCI_EXT_CAP_ID_DOE, IDE_CAP),
+            DOE_CAPABILITIES => 0,
+            DOE_STATUS => self.doe.status(),
+            DOE_READ => self.doe.peek(),
+            IDE_CAP => ext_cap_header(bindings::PCI_EXT_CAP_ID_IDE, 0),
+            IDE_CAPABILITIES => IDE_CAP_VALUE,
+            IDE_CTL => self.ide_ctl,
+            IDE_SEL_CTL => self.ide_sel_ctl,
+            IDE_SEL_RID_1 => self.ide_rid[0],
+            IDE_SEL_RID_2 => self.ide_rid[1],
             // Everything else, including the DOE control and write mailbox registers, reads 0.
             _ => 0,
         }
@@ -382,38 +393,34 @@ impl Endpoint {
         let merge = |old: u32| (old & !mask) | (value & mask);
         let full = mask == u32::MAX;
         match offset {
-            PCI_COMMAND => {
+            COMMAND_DWORD => {
                 let new = merge(u32::from(self.command)) as u16 & COMMAND_WRITABLE;
-                let cleared = self.command & !new & (PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+                let cleared = self.command & !new & COMMAND_DECODE;
                 self.command = new;
                 if cleared != 0 {
                     self.responder.config_changed();
                 }
             }
-            PCI_CACHE_LINE_SIZE => self.cache_line = merge(u32::from(self.cache_line)) as u8,
-            PCI_BASE_ADDRESS_0 => {
+            CACHE_LINE_DWORD => self.cache_line = merge(u32::from(self.cache_line)) as u8,
+            BAR0_DWORD => {
                 let lo = merge(self.bar as u32) & !(BAR0_SIZE as u32 - 1);
                 self.set_bar((self.bar & !0xffff_ffff) | u64::from(lo));
             }
-            PCI_BASE_ADDRESS_1 => {
+            BAR1_DWORD => {
                 let hi = merge((self.bar >> 32) as u32);
                 self.set_bar((self.bar & 0xffff_ffff) | (u64::from(hi) << 32));
             }
-            PCI_INTERRUPT_LINE => self.int_line = merge(u32::from(self.int_line)) as u8,
-            o if o == PCIE_CAP + PCI_EXP_DEVCTL => {
-                self.devctl = merge(u32::from(self.devctl)) as u16
-            }
-            o if o == PCIE_CAP + PCI_EXP_DEVCTL2 => {
-                self.devctl2 = merge(u32::from(self.devctl2)) as u16
-            }
+            INTERRUPT_DWORD => self.int_line = merge(u32::from(self.int_line)) as u8,
+            PCIE_DEVCTL => self.devctl = merge(u32::from(self.devctl)) as u16,
+            PCIE_DEVCTL2 => self.devctl2 = merge(u32::from(self.devctl2)) as u16,
             // The DOE registers only take whole dwords.
-            o if o == DOE_CAP + PCI_DOE_CTRL && full => self.doe_control(value),
-            o if o == DOE_CAP + PCI_DOE_WRITE && full => self.doe.push(value),
-            o if o == DOE_CAP + PCI_DOE_READ && full => self.doe.advance(),
-            o if o == IDE_CAP + PCI_IDE_CTL => self.ide_ctl = merge(self.ide_ctl),
-            o if o == IDE_CAP + PCI_IDE_SEL_CTL => self.ide_sel_ctl = merge(self.ide_sel_ctl),
-            o if o == IDE_CAP + PCI_IDE_SEL_RID_1 => self.ide_rid[0] = merge(self.ide_rid[0]),
-            o if o == IDE_CAP + PCI_IDE_SEL_RID_2 => self.ide_rid[1] = merge(self.ide_rid[1]),
+            DOE_CTRL if full => self.doe_control(value),
+            DOE_WRITE if full => self.doe.push(value),
+            DOE_READ if full => self.doe.advance(),
+            IDE_CTL => self.ide_ctl = merge(self.ide_ctl),
+            IDE_SEL_CTL => self.ide_sel_ctl = merge(self.ide_sel_ctl),
+            IDE_SEL_RID_1 => self.ide_rid[0] = merge(self.ide_rid[0]),
+            IDE_SEL_RID_2 => self.ide_rid[1] = merge(self.ide_rid[1]),
             // Read-only or unimplemented.
             _ => {}
         }
@@ -447,12 +454,12 @@ impl Endpoint {
     }
 
     fn doe_control(&mut self, value: u32) {
-        if value & PCI_DOE_CTRL_ABORT != 0 {
+        if value & bindings::PCI_DOE_CTRL_ABORT != 0 {
             self.doe.abort();
             // A stuck mailbox becomes stuck again on the next request.
             return;
         }
-        if value & PCI_DOE_CTRL_GO != 0 {
+        if value & bindings::PCI_DOE_CTRL_GO != 0 {
             self.doe_go();
         }
     }
@@ -618,7 +625,7 @@ impl ConfigSpace for Emulator {
         // The kernel's DOE worker gets here without any lock held (x86 config accesses are
         // lockless); only config writes from user space run under the raw `pci_lock`, and
         // driving LOCK by hand that way gets INSUFFICIENT_ENTROPY instead.
-        let go = offset & !3 == DOE_CAP + PCI_DOE_CTRL && (value << shift) & PCI_DOE_CTRL_GO != 0;
+        let go = offset & !3 == DOE_CTRL && (value << shift) & bindings::PCI_DOE_CTRL_GO != 0;
         let entropy = if go && ep.lock().staged_is_lock() && !irqs_disabled() {
             let mut nonce = tdisp::Nonce::default();
             fill_random(&mut nonce);

@@ -57,6 +57,7 @@
 //! does not authenticate the device.
 
 use kernel::{
+    bindings,
     faux,
     fmt,
     pci::{doe, tsm},
@@ -106,9 +107,6 @@ const REPORT_PORTION_LEN: u16 = 32;
 /// report the codec accepts in full portions, plus slack for a device that returns shorter
 /// portions; a device that needs more is not accepted.
 const MAX_REPORT_ROUNDS: usize = 2 * tdisp::MAX_REPORT_LEN.div_ceil(REPORT_PORTION_LEN as usize);
-
-/// Number of standard BARs of a PCI function.
-const STD_NUM_BARS: u32 = 6;
 
 /// DOE buffer length: one dword more than the longest TDISP message, so that a response too
 /// long to be valid shows as a full buffer instead of being cut silently.
@@ -390,7 +388,7 @@ impl<'a> Session<'a> {
     /// Returns the function's BARs (the standard BARs with a non-empty resource).
     fn bars(&self) -> Result<BarList, Failure> {
         let mut list = BarList::default();
-        for index in 0..STD_NUM_BARS {
+        for index in 0..bindings::PCI_STD_NUM_BARS {
             // Neither call fails for a standard BAR index.
             let len = self.pdev.resource_len(index).unwrap_or(0);
             if len == 0 {
@@ -399,7 +397,7 @@ impl<'a> Session<'a> {
             let start = self.pdev.resource_start(index).unwrap_or(0);
             let bar = list.bars.get_mut(list.len).ok_or(Failure::TooManyBars)?;
             *bar = Bar {
-                // CAST: `index` < `STD_NUM_BARS`.
+                // CAST: `index` < `PCI_STD_NUM_BARS`.
                 index: index as u16,
                 start,
                 len,

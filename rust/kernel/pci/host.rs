@@ -31,6 +31,27 @@ use core::ptr::NonNull;
 /// Size of the extended configuration space of a PCI Express function.
 pub const CONFIG_SPACE_SIZE: u16 = 4096;
 
+/// Converts a register offset or capability field from `include/uapi/linux/pci_regs.h`, which
+/// `bindings` exposes as `u32`, to a configuration space offset.
+///
+/// Meant for constant context, where an offset outside the configuration space fails the
+/// build:
+///
+/// ```
+/// use kernel::{bindings, pci::host::config_offset};
+///
+/// const COMMAND: u16 = config_offset(bindings::PCI_COMMAND);
+/// assert_eq!(COMMAND, 0x04);
+/// ```
+pub const fn config_offset(reg: u32) -> u16 {
+    assert!(
+        reg < CONFIG_SPACE_SIZE as u32,
+        "not a configuration space offset"
+    );
+    // CAST: `reg` is below `CONFIG_SPACE_SIZE`, so it fits in a `u16`.
+    reg as u16
+}
+
 /// First domain number handed out to emulated host bridges (above any ACPI segment).
 pub const FIRST_EMULATED_DOMAIN: u32 = 0x10000;
 
