@@ -20,6 +20,13 @@
 //! The TDISP interface ID of an endpoint is its requester ID (bus << 8 | devfn) without a
 //! segment. Its interface report has one range: BAR0 as currently programmed.
 //!
+//! Configuration cycles reach an endpoint in atomic context, possibly under the PCI core's raw
+//! `pci_lock` (config writes from user space), where the kernel's CRNG may not be used. Each
+//! endpoint therefore keeps a small pool of start nonces drawn in process context: filled when
+//! the endpoint is created, and refilled by a work item after a LOCK_INTERFACE_REQUEST took
+//! one. An endpoint whose pool is empty (more LOCKs in a row than the pool holds, before the
+//! work item ran) answers INSUFFICIENT_ENTROPY, whoever drives its DOE mailbox.
+//!
 //! Per endpoint, `/sys/kernel/debug/devsec_bus/<pci name>/` has:
 //!
 //! - `tdisp_state` (read): `CONFIG_UNLOCKED`, `CONFIG_LOCKED`, `RUN` or `ERROR`.
@@ -54,6 +61,13 @@ use kernel::{
         RawSpinLockIrq, //
     },
     uaccess::UserSliceReader,
+    workqueue::{
+        self,
+        impl_has_work,
+        new_work,
+        Work,
+        WorkItem, //
+    },
 };
 
 #[path = "tdisp.rs"]
@@ -166,20 +180,52 @@ const DOE_WBUF: usize = 256;
 /// DOE read mailbox capacity in bytes: header and the largest TDISP response.
 const DOE_RBUF: usize = 8 + tdisp::MAX_MESSAGE_LEN.next_multiple_of(4);
 
-/// Fills `buf` with random bytes from the kernel's CRNG.
+/// Start nonces an endpoint keeps ready (see the module documentation).
+const NONCE_POOL_LEN: usize = 4;
+
+/// Returns a nonce from the kernel's CRNG.
 ///
-/// `get_random_bytes()` takes a `spinlock_t`, so this must not run under the endpoint's raw
-/// spinlock (nor under the PCI core's raw `pci_lock`): see [`Emulator::write`], which draws
-/// the nonce for a LOCK_INTERFACE request before taking the endpoint lock.
-fn fill_random(buf: &mut [u8]) {
-    // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
-    unsafe { bindings::get_random_bytes(buf.as_mut_ptr().cast(), buf.len()) }
+/// Process context only: `get_random_bytes()` takes a `spinlock_t`, which must not nest in the
+/// endpoint's raw spinlock nor in the PCI core's raw `pci_lock`.
+fn draw_nonce() -> tdisp::Nonce {
+    let mut nonce = tdisp::Nonce::default();
+    // SAFETY: `nonce` is valid for writes of `nonce.len()` bytes.
+    unsafe { bindings::get_random_bytes(nonce.as_mut_ptr().cast(), nonce.len()) };
+    nonce
 }
 
-/// Whether local interrupts are off, i.e. whether we may be under a raw spinlock.
-fn irqs_disabled() -> bool {
-    // SAFETY: Reads the local interrupt state; no preconditions.
-    unsafe { bindings::irqs_disabled() }
+/// Start nonces drawn in advance, in process context.
+struct NoncePool {
+    nonces: [tdisp::Nonce; NONCE_POOL_LEN],
+    len: usize,
+}
+
+impl NoncePool {
+    /// Returns a full pool. Process context only (see [`draw_nonce`]).
+    fn new() -> Self {
+        Self {
+            nonces: core::array::from_fn(|_| draw_nonce()),
+            len: NONCE_POOL_LEN,
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.len == NONCE_POOL_LEN
+    }
+
+    /// Takes a nonce out of the pool; its slot is cleared.
+    fn take(&mut self) -> Option<tdisp::Nonce> {
+        self.len = self.len.checked_sub(1)?;
+        self.nonces.get_mut(self.len).map(core::mem::take)
+    }
+
+    /// Adds `nonce` unless the pool is full.
+    fn put(&mut self, nonce: tdisp::Nonce) {
+        if let Some(slot) = self.nonces.get_mut(self.len) {
+            *slot = nonce;
+            self.len += 1;
+        }
+    }
 }
 
 /// State of a DOE mailbox.
@@ -319,11 +365,12 @@ struct Endpoint {
     doe: Doe,
     responder: tdisp::Responder,
     faults: Faults,
-    /// Randomness drawn outside the lock for the request about to be processed.
-    entropy: Option<tdisp::Nonce>,
+    /// Start nonces for LOCK_INTERFACE_REQUEST.
+    nonces: NoncePool,
 }
 
 impl Endpoint {
+    /// Returns a function at `devfn`. Process context only: it fills the nonce pool.
     fn new(devfn: u8, multifunction: bool) -> Self {
         let requester_id = (u16::from(BUSNR) << 8) | u16::from(devfn);
         Self {
@@ -341,7 +388,7 @@ impl Endpoint {
             doe: Doe::new(),
             responder: tdisp::Responder::new(tdisp::function_id(requester_id, None)),
             faults: Faults::default(),
-            entropy: None,
+            nonces: NoncePool::new(),
         }
     }
 
@@ -441,18 +488,6 @@ impl Endpoint {
         let _ = self.responder.set_bars(&bars);
     }
 
-    /// Whether the write mailbox holds a CMA object carrying LOCK_INTERFACE_REQUEST, the one
-    /// request that needs fresh randomness (the start nonce).
-    fn staged_is_lock(&self) -> bool {
-        let Some(req) = self.doe.wbuf.get(8..self.doe.wlen) else {
-            return false;
-        };
-        matches!(
-            tdisp::decode_request(req),
-            Ok((_, tdisp::Request::LockInterface(_)))
-        )
-    }
-
     fn doe_control(&mut self, value: u32) {
         if value & bindings::PCI_DOE_CTRL_ABORT != 0 {
             self.doe.abort();
@@ -525,12 +560,16 @@ impl Endpoint {
                 };
                 payload.copy_from_slice(&self.doe.wbuf[8..len]);
                 self.inject_bad_nonce(payload);
-                // Without randomness drawn for this request the responder sees an all-zero
-                // nonce and answers INSUFFICIENT_ENTROPY.
-                let entropy = self.entropy.take().unwrap_or_default();
+                // The responder draws the start nonce of a successful LOCK_INTERFACE_REQUEST
+                // from the pool. An empty pool gives it an all-zero nonce, which it answers
+                // with INSUFFICIENT_ENTROPY.
+                let nonces = &mut self.nonces;
                 let mut rng = |buf: &mut [u8]| {
-                    for (dst, src) in buf.iter_mut().zip(entropy.iter().cycle()) {
-                        *dst = *src;
+                    buf.fill(0);
+                    if let Some(nonce) = nonces.take() {
+                        for (dst, src) in buf.iter_mut().zip(nonce.iter()) {
+                            *dst = *src;
+                        }
                     }
                 };
                 let n = self
@@ -558,13 +597,37 @@ impl Endpoint {
     }
 }
 
-/// The configuration space of the bus: `endpoints[i]` is at slot `i % 32`, function `i / 32`.
+/// The functions of the bus: `endpoints[i]` is at slot `i % 32`, function `i / 32`.
+#[pin_data]
 struct Emulator {
     endpoints: KVec<Pin<KBox<RawSpinLockIrq<Endpoint>>>>,
+    /// Refills the nonce pools, in process context.
+    #[pin]
+    refill: Work<Emulator>,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for Emulator { self.refill }
+}
+
+impl WorkItem for Emulator {
+    type Pointer = Arc<Emulator>;
+
+    fn run(this: Arc<Emulator>) {
+        for ep in &this.endpoints {
+            // Draw outside the endpoint lock; a nonce drawn for a pool that filled up
+            // meanwhile is dropped.
+            while !ep.lock().nonces.is_full() {
+                let nonce = draw_nonce();
+                ep.lock().nonces.put(nonce);
+            }
+        }
+    }
 }
 
 impl Emulator {
-    fn new(count: usize) -> Result<Self> {
+    /// Returns `count` functions. Process context only: it fills their nonce pools.
+    fn new(count: usize) -> Result<Arc<Self>> {
         let mut endpoints = KVec::with_capacity(count, GFP_KERNEL)?;
         for index in 0..count {
             let devfn = devfn_of(index);
@@ -578,7 +641,13 @@ impl Emulator {
                 GFP_KERNEL,
             )?;
         }
-        Ok(Self { endpoints })
+        Arc::pin_init(
+            pin_init!(Self {
+                endpoints,
+                refill <- new_work!("devsec_bus::Emulator::refill"),
+            }),
+            GFP_KERNEL,
+        )
     }
 
     fn endpoint(&self, bus: u8, devfn: u8) -> Option<&RawSpinLockIrq<Endpoint>> {
@@ -596,9 +665,13 @@ fn devfn_of(index: usize) -> u8 {
     (((index % SLOTS) << 3) | (index / SLOTS)) as u8
 }
 
-impl ConfigSpace for Emulator {
+/// The configuration space of the host bridge.
+struct Bus(Arc<Emulator>);
+
+impl ConfigSpace for Bus {
     fn read(&self, bus: u8, devfn: u8, offset: u16, _size: AccessSize) -> Result<u32, ConfigError> {
         let ep = self
+            .0
             .endpoint(bus, devfn)
             .ok_or(ConfigError::DeviceNotFound)?;
         let ep = ep.lock();
@@ -618,40 +691,50 @@ impl ConfigSpace for Emulator {
         value: u32,
     ) -> Result<(), ConfigError> {
         let ep = self
+            .0
             .endpoint(bus, devfn)
             .ok_or(ConfigError::DeviceNotFound)?;
         let shift = 8 * u32::from(offset & 3);
-        // GO on a LOCK_INTERFACE request: draw its nonce now, before the raw endpoint lock.
-        // The kernel's DOE worker gets here without any lock held (x86 config accesses are
-        // lockless); only config writes from user space run under the raw `pci_lock`, and
-        // driving LOCK by hand that way gets INSUFFICIENT_ENTROPY instead.
-        let go = offset & !3 == DOE_CTRL && (value << shift) & bindings::PCI_DOE_CTRL_GO != 0;
-        let entropy = if go && ep.lock().staged_is_lock() && !irqs_disabled() {
-            let mut nonce = tdisp::Nonce::default();
-            fill_random(&mut nonce);
-            Some(nonce)
-        } else {
-            None
+        let refill = {
+            let mut ep = ep.lock();
+            if !ep.present {
+                return Err(ConfigError::DeviceNotFound);
+            }
+            ep.write_dword(offset & !3, size.mask() << shift, value << shift);
+            !ep.nonces.is_full()
         };
-        let mut ep = ep.lock();
-        if !ep.present {
-            return Err(ConfigError::DeviceNotFound);
+        if refill {
+            // Queueing work is fine in atomic context. Fails only if the work is queued
+            // already; the clone is then dropped, and it is not the last reference.
+            let _ = workqueue::system().enqueue(self.0.clone());
         }
-        ep.entropy = entropy;
-        ep.write_dword(offset & !3, size.mask() << shift, value << shift);
         Ok(())
+    }
+}
+
+/// Owner of the emulator for the module: waits for the refill work when dropped.
+///
+/// Dropped after the host bridge, when no configuration write can queue the work anymore, so
+/// that the work is not running (and holds no reference) when the module is unloaded.
+struct Pools(Arc<Emulator>);
+
+impl Drop for Pools {
+    fn drop(&mut self) {
+        // SAFETY: `refill` is an initialised work item in the live `Arc` allocation that
+        // `self.0` keeps alive; `flush_work()` only waits for it (we are in process context).
+        unsafe { bindings::flush_work(Work::raw_get(&self.0.refill)) };
     }
 }
 
 /// What the debugfs files of one endpoint operate on.
 struct EndpointFiles {
-    bridge: Arc<HostBridge<Emulator>>,
+    bridge: Arc<HostBridge<Bus>>,
     index: usize,
 }
 
 impl EndpointFiles {
     fn endpoint(&self) -> &RawSpinLockIrq<Endpoint> {
-        &self.bridge.data().endpoints[self.index]
+        &self.bridge.data().0.endpoints[self.index]
     }
 }
 
@@ -758,10 +841,12 @@ fn remove_store(files: &EndpointFiles, reader: &mut UserSliceReader) -> Result {
 
 struct DevsecBus {
     // Dropped in this order: the files first (they hold references to the bridge), then the
-    // bridge, which removes the bus, releases the window and frees the emulator.
+    // bridge, which removes the bus and releases the window, then the emulator, after its
+    // refill work.
     _files: KVec<Pin<KBox<Scope<EndpointFiles>>>>,
     _root: Dir,
-    bridge: Arc<HostBridge<Emulator>>,
+    bridge: Arc<HostBridge<Bus>>,
+    _pools: Pools,
 }
 
 impl kernel::Module for DevsecBus {
@@ -786,7 +871,8 @@ impl kernel::Module for DevsecBus {
         .inspect_err(|e| pr_err!("no free physical address range for BARs: {:?}\n", e))?;
         let (start, end) = (window.start(), window.end());
         let emulator = Emulator::new(count)?;
-        let bridge = HostBridge::new(None, BUSNR, window, emulator)
+        let pools = Pools(emulator.clone());
+        let bridge = HostBridge::new(None, BUSNR, window, Bus(emulator))
             .inspect_err(|e| pr_err!("registering the host bridge failed: {:?}\n", e))?;
         let bridge = Arc::new(bridge, GFP_KERNEL)?;
         let domain = bridge.domain();
@@ -826,6 +912,7 @@ impl kernel::Module for DevsecBus {
             _files: files,
             _root: root,
             bridge,
+            _pools: pools,
         })
     }
 }
