@@ -3,8 +3,8 @@
 //! Emulated PCI host bridge with TDISP endpoints (devsec sample).
 //!
 //! Registers a software PCI host bridge in the first emulated PCI domain (0x10000) with root
-//! bus 1. Its endpoints (`endpoints=N`, 1..=256) are TDISP devices that the kernel's own PCI
-//! and DOE cores drive through configuration cycles:
+//! bus 1, below a faux device `devsec_bus`. Its endpoints (`endpoints=N`, 1..=256) are TDISP
+//! devices that the kernel's own PCI and DOE cores drive through configuration cycles:
 //!
 //! - vendor 0x1b36, device 0x0d5c, class 0xff0000, header type 0;
 //! - a PCI Express capability (Root Complex integrated endpoint) with `DEVCAP.TEE`;
@@ -44,8 +44,10 @@ use kernel::{
         Dir,
         Scope, //
     },
-    fmt,
+    devres::Devres,
+    faux, fmt,
     pci::host::{
+        self,
         config_offset,
         AccessSize,
         ConfigError,
@@ -728,13 +730,15 @@ impl Drop for Pools {
 
 /// What the debugfs files of one endpoint operate on.
 struct EndpointFiles {
-    bridge: Arc<HostBridge<Bus>>,
+    emulator: Arc<Emulator>,
+    /// PCI domain of the host bridge.
+    domain: u32,
     index: usize,
 }
 
 impl EndpointFiles {
     fn endpoint(&self) -> &RawSpinLockIrq<Endpoint> {
-        &self.bridge.data().0.endpoints[self.index]
+        &self.emulator.endpoints[self.index]
     }
 }
 
@@ -836,17 +840,19 @@ fn remove_store(files: &EndpointFiles, reader: &mut UserSliceReader) -> Result {
         // From now on the function answers configuration cycles like an empty slot.
         ep.present = false;
     }
-    files.bridge.remove_device(devfn_of(files.index))
+    host::remove_function(files.domain, BUSNR, devfn_of(files.index))
 }
 
 struct DevsecBus {
-    // Dropped in this order: the files first (they hold references to the bridge), then the
+    domain: u32,
+    // Dropped in this order: the files first (they may remove functions of the bus), then the
     // bridge, which removes the bus and releases the window, then the emulator, after its
-    // refill work.
+    // refill work, and last the parent of the bridge.
     _files: KVec<Pin<KBox<Scope<EndpointFiles>>>>,
     _root: Dir,
-    bridge: Arc<HostBridge<Bus>>,
+    _bridge: Devres<HostBridge<Bus>>,
     _pools: Pools,
+    _parent: faux::Registration,
 }
 
 impl kernel::Module for DevsecBus {
@@ -861,6 +867,8 @@ impl kernel::Module for DevsecBus {
             return Err(EINVAL);
         }
 
+        let parent = faux::Registration::new(c"devsec_bus", None)?;
+        let dev = parent.as_ref().as_ref();
         let window = MemWindow::claim(
             c"devsec_bus",
             WINDOW_SIZE,
@@ -872,10 +880,9 @@ impl kernel::Module for DevsecBus {
         let (start, end) = (window.start(), window.end());
         let emulator = Emulator::new(count)?;
         let pools = Pools(emulator.clone());
-        let bridge = HostBridge::new(None, BUSNR, window, Bus(emulator))
+        let bridge = HostBridge::new(dev, BUSNR, window, Bus(emulator.clone()))
             .inspect_err(|e| pr_err!("registering the host bridge failed: {:?}\n", e))?;
-        let bridge = Arc::new(bridge, GFP_KERNEL)?;
-        let domain = bridge.domain();
+        let domain = bridge.access(dev)?.domain();
 
         let root = Dir::new(c"devsec_bus");
         let mut files = KVec::with_capacity(count, GFP_KERNEL)?;
@@ -889,7 +896,8 @@ impl kernel::Module for DevsecBus {
                 devfn & 7
             ))?;
             let data = EndpointFiles {
-                bridge: bridge.clone(),
+                emulator: emulator.clone(),
+                domain,
                 index,
             };
             let scope = root.scope(data, &name, |files, dir| {
@@ -909,16 +917,18 @@ impl kernel::Module for DevsecBus {
             end
         );
         Ok(Self {
+            domain,
             _files: files,
             _root: root,
-            bridge,
+            _bridge: bridge,
             _pools: pools,
+            _parent: parent,
         })
     }
 }
 
 impl Drop for DevsecBus {
     fn drop(&mut self) {
-        pr_info!("removing {:04x}:{:02x}\n", self.bridge.domain(), BUSNR);
+        pr_info!("removing {:04x}:{:02x}\n", self.domain, BUSNR);
     }
 }

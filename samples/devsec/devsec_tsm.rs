@@ -58,6 +58,7 @@
 
 use kernel::{
     bindings,
+    devres::Devres,
     faux,
     fmt,
     pci::{doe, tsm},
@@ -503,18 +504,25 @@ impl tsm::DevsecTsm for DevsecTsm {
 }
 
 struct DevsecTsmModule {
-    // Unregistered first: unregistration unlocks the functions the TSM still holds.
-    tsm: tsm::Registration<DevsecTsm>,
+    /// The TSM's ID, the `N` in `tsmN`.
+    id: u32,
+    // Dropped in this order. Unregistering the TSM unlocks the functions it still holds;
+    // destroying the faux device afterwards would unregister it too (devres), were it still
+    // registered.
+    _tsm: Devres<tsm::Registration<DevsecTsm>>,
     _parent: faux::Registration,
 }
 
 impl kernel::Module for DevsecTsmModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let parent = faux::Registration::new(c"devsec_tsm", None)?;
-        let tsm = tsm::Registration::new(parent.as_ref().as_ref(), Ok::<_, Error>(DevsecTsm))?;
-        pr_info!("registered devsec TSM tsm{}\n", tsm.id());
+        let dev = parent.as_ref().as_ref();
+        let tsm = tsm::Registration::new(dev, Ok::<_, Error>(DevsecTsm))?;
+        let id = tsm.access(dev)?.id();
+        pr_info!("registered devsec TSM tsm{}\n", id);
         Ok(Self {
-            tsm,
+            id,
+            _tsm: tsm,
             _parent: parent,
         })
     }
@@ -522,6 +530,6 @@ impl kernel::Module for DevsecTsmModule {
 
 impl Drop for DevsecTsmModule {
     fn drop(&mut self) {
-        pr_info!("unregistering devsec TSM tsm{}\n", self.tsm.id());
+        pr_info!("unregistering devsec TSM tsm{}\n", self.id);
     }
 }
