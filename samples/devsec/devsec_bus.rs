@@ -3,8 +3,8 @@
 //! Emulated PCI host bridge with TDISP endpoints (devsec sample).
 //!
 //! Registers a software PCI host bridge in the first emulated PCI domain (0x10000) with root
-//! bus 1. Its endpoints (`endpoints=N`, 1..=256) are TDISP devices that the kernel's own PCI
-//! and DOE cores drive through configuration cycles:
+//! bus 1, below a faux device `devsec_bus`. Its endpoints (`endpoints=N`, 1..=256) are TDISP
+//! devices that the kernel's own PCI and DOE cores drive through configuration cycles:
 //!
 //! - vendor 0x1b36, device 0x0d5c, class 0xff0000, header type 0;
 //! - a PCI Express capability (Root Complex integrated endpoint) with `DEVCAP.TEE`;
@@ -20,6 +20,13 @@
 //! The TDISP interface ID of an endpoint is its requester ID (bus << 8 | devfn) without a
 //! segment. Its interface report has one range: BAR0 as currently programmed.
 //!
+//! Configuration cycles reach an endpoint in atomic context, possibly under the PCI core's raw
+//! `pci_lock` (config writes from user space), where the kernel's CRNG may not be used. Each
+//! endpoint therefore keeps a small pool of start nonces drawn in process context: filled when
+//! the endpoint is created, and refilled by a work item after a LOCK_INTERFACE_REQUEST took
+//! one. An endpoint whose pool is empty (more LOCKs in a row than the pool holds, before the
+//! work item ran) answers INSUFFICIENT_ENTROPY, whoever drives its DOE mailbox.
+//!
 //! Per endpoint, `/sys/kernel/debug/devsec_bus/<pci name>/` has:
 //!
 //! - `tdisp_state` (read): `CONFIG_UNLOCKED`, `CONFIG_LOCKED`, `RUN` or `ERROR`.
@@ -32,12 +39,16 @@
 //!   cycles and its `pci_dev` is removed. The directory stays until the module is unloaded.
 
 use kernel::{
+    bindings,
     debugfs::{
         Dir,
         Scope, //
     },
-    fmt,
+    devres::Devres,
+    faux, fmt,
     pci::host::{
+        self,
+        config_offset,
         AccessSize,
         ConfigError,
         ConfigSpace,
@@ -52,6 +63,13 @@ use kernel::{
         RawSpinLockIrq, //
     },
     uaccess::UserSliceReader,
+    workqueue::{
+        self,
+        impl_has_work,
+        new_work,
+        Work,
+        WorkItem, //
+    },
 };
 
 /// The device side of the TDISP library in `tdisp/`.
@@ -100,68 +118,74 @@ const WINDOW_SIZE: u64 = MAX_ENDPOINTS as u64 * BAR0_SIZE;
 /// Lowest address of the memory window: far above the RAM of any test machine.
 const WINDOW_MIN: u64 = 1 << 36;
 
-// Type 0 configuration header (include/uapi/linux/pci_regs.h).
+/// Converts a 16-bit register value or mask from `bindings` (`u32`) in constant context.
+const fn word(value: u32) -> u16 {
+    assert!(value <= u16::MAX as u32, "not a 16-bit value");
+    // CAST: checked above.
+    value as u16
+}
+
+// Identity of the emulated function.
 const VENDOR_ID: u32 = 0x1b36;
 const DEVICE_ID: u32 = 0x0d5c;
 const CLASS: u32 = 0xff0000;
 const REVISION: u32 = 0x01;
-const PCI_COMMAND: u16 = 0x04;
-const PCI_COMMAND_MEMORY: u16 = 0x2;
-const PCI_COMMAND_MASTER: u16 = 0x4;
-const PCI_COMMAND_PARITY: u16 = 0x40;
-const PCI_COMMAND_SERR: u16 = 0x100;
-const PCI_COMMAND_INTX_DISABLE: u16 = 0x400;
-const COMMAND_WRITABLE: u16 = PCI_COMMAND_MEMORY
-    | PCI_COMMAND_MASTER
-    | PCI_COMMAND_PARITY
-    | PCI_COMMAND_SERR
-    | PCI_COMMAND_INTX_DISABLE;
-const PCI_STATUS_CAP_LIST: u32 = 0x10;
-const PCI_CACHE_LINE_SIZE: u16 = 0x0c;
-const PCI_HEADER_TYPE_MFD: u32 = 0x80;
-const PCI_BASE_ADDRESS_0: u16 = 0x10;
-const PCI_BASE_ADDRESS_1: u16 = 0x14;
-const PCI_BASE_ADDRESS_MEM_TYPE_64: u32 = 0x4;
-const PCI_SUBSYSTEM_VENDOR_ID: u16 = 0x2c;
-const PCI_CAPABILITY_LIST: u16 = 0x34;
-const PCI_INTERRUPT_LINE: u16 = 0x3c;
 
-// PCI Express capability, version 2.
+// Type 0 configuration header: dword offsets of the registers the function implements.
+const VENDOR_DWORD: u16 = config_offset(bindings::PCI_VENDOR_ID);
+const COMMAND_DWORD: u16 = config_offset(bindings::PCI_COMMAND);
+const CLASS_DWORD: u16 = config_offset(bindings::PCI_CLASS_REVISION);
+const CACHE_LINE_DWORD: u16 = config_offset(bindings::PCI_CACHE_LINE_SIZE);
+const BAR0_DWORD: u16 = config_offset(bindings::PCI_BASE_ADDRESS_0);
+const BAR1_DWORD: u16 = config_offset(bindings::PCI_BASE_ADDRESS_1);
+const SUBSYSTEM_DWORD: u16 = config_offset(bindings::PCI_SUBSYSTEM_VENDOR_ID);
+const CAP_LIST_DWORD: u16 = config_offset(bindings::PCI_CAPABILITY_LIST);
+const INTERRUPT_DWORD: u16 = config_offset(bindings::PCI_INTERRUPT_LINE);
+
+/// The bits of the Command register the function implements.
+const COMMAND_WRITABLE: u16 = word(
+    bindings::PCI_COMMAND_MEMORY
+        | bindings::PCI_COMMAND_MASTER
+        | bindings::PCI_COMMAND_PARITY
+        | bindings::PCI_COMMAND_SERR
+        | bindings::PCI_COMMAND_INTX_DISABLE,
+);
+/// The Command bits whose clearing is a configuration change for TDISP.
+const COMMAND_DECODE: u16 = word(bindings::PCI_COMMAND_MEMORY | bindings::PCI_COMMAND_MASTER);
+
+/// Shift of a header field within its dword.
+const fn byte_shift(reg: u32) -> u32 {
+    8 * (reg % 4)
+}
+
+// PCI Express capability, version 2, of a Root Complex integrated endpoint.
 const PCIE_CAP: u16 = 0x40;
-const PCI_CAP_ID_EXP: u32 = 0x10;
-const PCI_EXP_TYPE_RC_END: u32 = 0x9;
-const PCI_EXP_FLAGS: u32 = 0x2 | (PCI_EXP_TYPE_RC_END << 4);
-const PCI_EXP_DEVCAP: u16 = 0x04;
-const PCI_EXP_DEVCAP_TEE: u32 = 0x4000_0000;
-const PCI_EXP_DEVCTL: u16 = 0x08;
-const PCI_EXP_DEVCTL2: u16 = 0x28;
+const PCIE_FLAGS: u32 =
+    2 | (bindings::PCI_EXP_TYPE_RC_END << bindings::PCI_EXP_FLAGS_TYPE.trailing_zeros());
+const PCIE_DEVCAP: u16 = PCIE_CAP + config_offset(bindings::PCI_EXP_DEVCAP);
+const PCIE_DEVCTL: u16 = PCIE_CAP + config_offset(bindings::PCI_EXP_DEVCTL);
+const PCIE_DEVCTL2: u16 = PCIE_CAP + config_offset(bindings::PCI_EXP_DEVCTL2);
 
 // DOE extended capability.
 const DOE_CAP: u16 = 0x100;
-const PCI_EXT_CAP_ID_DOE: u32 = 0x2e;
-const PCI_DOE_CAP: u16 = 0x04;
-const PCI_DOE_CTRL: u16 = 0x08;
-const PCI_DOE_CTRL_ABORT: u32 = 0x1;
-const PCI_DOE_CTRL_GO: u32 = 0x8000_0000;
-const PCI_DOE_STATUS: u16 = 0x0c;
-const PCI_DOE_STATUS_BUSY: u32 = 0x1;
-const PCI_DOE_STATUS_ERROR: u32 = 0x4;
-const PCI_DOE_STATUS_DATA_OBJECT_READY: u32 = 0x8000_0000;
-const PCI_DOE_WRITE: u16 = 0x10;
-const PCI_DOE_READ: u16 = 0x14;
+const DOE_CAPABILITIES: u16 = DOE_CAP + config_offset(bindings::PCI_DOE_CAP);
+const DOE_CTRL: u16 = DOE_CAP + config_offset(bindings::PCI_DOE_CTRL);
+const DOE_STATUS: u16 = DOE_CAP + config_offset(bindings::PCI_DOE_STATUS);
+const DOE_WRITE: u16 = DOE_CAP + config_offset(bindings::PCI_DOE_WRITE);
+const DOE_READ: u16 = DOE_CAP + config_offset(bindings::PCI_DOE_READ);
 
 // IDE extended capability: selective streams, one stream, no address association blocks.
 const IDE_CAP: u16 = 0x180;
-const PCI_EXT_CAP_ID_IDE: u32 = 0x30;
-const PCI_IDE_CAP: u16 = 0x04;
-const PCI_IDE_CAP_SELECTIVE: u32 = 0x2;
-const PCI_IDE_CAP_IDE_KM: u32 = 0x40;
-const PCI_IDE_CAP_TEE_LIMITED: u32 = 0x100_0000;
-const PCI_IDE_CAP_VALUE: u32 = PCI_IDE_CAP_SELECTIVE | PCI_IDE_CAP_IDE_KM | PCI_IDE_CAP_TEE_LIMITED;
-const PCI_IDE_CTL: u16 = 0x08;
-const PCI_IDE_SEL_CTL: u16 = 0x0c + 0x04;
-const PCI_IDE_SEL_RID_1: u16 = 0x0c + 0x0c;
-const PCI_IDE_SEL_RID_2: u16 = 0x0c + 0x10;
+const IDE_CAPABILITIES: u16 = IDE_CAP + config_offset(bindings::PCI_IDE_CAP);
+const IDE_CAP_VALUE: u32 = bindings::PCI_IDE_CAP_SELECTIVE
+    | bindings::PCI_IDE_CAP_IDE_KM
+    | bindings::PCI_IDE_CAP_TEE_LIMITED;
+const IDE_CTL: u16 = IDE_CAP + config_offset(bindings::PCI_IDE_CTL);
+/// Selective IDE stream 0: with no link streams, it starts where link stream 0 would.
+const IDE_SEL_STREAM_0: u16 = IDE_CAP + config_offset(bindings::PCI_IDE_LINK_STREAM_0);
+const IDE_SEL_CTL: u16 = IDE_SEL_STREAM_0 + config_offset(bindings::PCI_IDE_SEL_CTL);
+const IDE_SEL_RID_1: u16 = IDE_SEL_STREAM_0 + config_offset(bindings::PCI_IDE_SEL_RID_1);
+const IDE_SEL_RID_2: u16 = IDE_SEL_STREAM_0 + config_offset(bindings::PCI_IDE_SEL_RID_2);
 
 /// Builds an extended capability header.
 const fn ext_cap_header(id: u32, next: u16) -> u32 {
@@ -173,20 +197,52 @@ const DOE_WBUF: usize = 256;
 /// DOE read mailbox capacity in bytes: header and the largest TDISP response.
 const DOE_RBUF: usize = 8 + tdisp::MAX_MESSAGE_LEN.next_multiple_of(4);
 
-/// Fills `buf` with random bytes from the kernel's CRNG.
+/// Start nonces an endpoint keeps ready (see the module documentation).
+const NONCE_POOL_LEN: usize = 4;
+
+/// Returns a nonce from the kernel's CRNG.
 ///
-/// `get_random_bytes()` takes a `spinlock_t`, so this must not run under the endpoint's raw
-/// spinlock (nor under the PCI core's raw `pci_lock`): see [`Emulator::write`], which draws
-/// the nonce for a LOCK_INTERFACE request before taking the endpoint lock.
-fn fill_random(buf: &mut [u8]) {
-    // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
-    unsafe { kernel::bindings::get_random_bytes(buf.as_mut_ptr().cast(), buf.len()) }
+/// Process context only: `get_random_bytes()` takes a `spinlock_t`, which must not nest in the
+/// endpoint's raw spinlock nor in the PCI core's raw `pci_lock`.
+fn draw_nonce() -> tdisp::Nonce {
+    let mut nonce = tdisp::Nonce::default();
+    // SAFETY: `nonce` is valid for writes of `nonce.len()` bytes.
+    unsafe { bindings::get_random_bytes(nonce.as_mut_ptr().cast(), nonce.len()) };
+    nonce
 }
 
-/// Whether local interrupts are off, i.e. whether we may be under a raw spinlock.
-fn irqs_disabled() -> bool {
-    // SAFETY: Reads the local interrupt state; no preconditions.
-    unsafe { kernel::bindings::irqs_disabled() }
+/// Start nonces drawn in advance, in process context.
+struct NoncePool {
+    nonces: [tdisp::Nonce; NONCE_POOL_LEN],
+    len: usize,
+}
+
+impl NoncePool {
+    /// Returns a full pool. Process context only (see [`draw_nonce`]).
+    fn new() -> Self {
+        Self {
+            nonces: core::array::from_fn(|_| draw_nonce()),
+            len: NONCE_POOL_LEN,
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.len == NONCE_POOL_LEN
+    }
+
+    /// Takes a nonce out of the pool; its slot is cleared.
+    fn take(&mut self) -> Option<tdisp::Nonce> {
+        self.len = self.len.checked_sub(1)?;
+        self.nonces.get_mut(self.len).map(core::mem::take)
+    }
+
+    /// Adds `nonce` unless the pool is full.
+    fn put(&mut self, nonce: tdisp::Nonce) {
+        if let Some(slot) = self.nonces.get_mut(self.len) {
+            *slot = nonce;
+            self.len += 1;
+        }
+    }
 }
 
 /// State of a DOE mailbox.
@@ -228,13 +284,13 @@ impl Doe {
     fn status(&self) -> u32 {
         let mut status = 0;
         if self.busy {
-            status |= PCI_DOE_STATUS_BUSY;
+            status |= bindings::PCI_DOE_STATUS_BUSY;
         }
         if self.error {
-            status |= PCI_DOE_STATUS_ERROR;
+            status |= bindings::PCI_DOE_STATUS_ERROR;
         }
         if self.ready {
-            status |= PCI_DOE_STATUS_DATA_OBJECT_READY;
+            status |= bindings::PCI_DOE_STATUS_DATA_OBJECT_READY;
         }
         status
     }
@@ -326,11 +382,12 @@ struct Endpoint {
     doe: Doe,
     responder: tdisp::Responder,
     faults: Faults,
-    /// Randomness drawn outside the lock for the request about to be processed.
-    entropy: Option<tdisp::Nonce>,
+    /// Start nonces for LOCK_INTERFACE_REQUEST.
+    nonces: NoncePool,
 }
 
 impl Endpoint {
+    /// Returns a function at `devfn`. Process context only: it fills the nonce pool.
     fn new(devfn: u8, multifunction: bool) -> Self {
         let requester_id = (u16::from(BUSNR) << 8) | u16::from(devfn);
         Self {
@@ -348,45 +405,48 @@ impl Endpoint {
             doe: Doe::new(),
             responder: tdisp::Responder::new(tdisp::function_id(requester_id, None)),
             faults: Faults::default(),
-            entropy: None,
+            nonces: NoncePool::new(),
         }
     }
 
     fn read_dword(&self, offset: u16) -> u32 {
-        const EXP: u16 = PCIE_CAP;
         match offset {
-            0x00 => VENDOR_ID | (DEVICE_ID << 16),
-            PCI_COMMAND => u32::from(self.command) | (PCI_STATUS_CAP_LIST << 16),
-            0x08 => (CLASS << 8) | REVISION,
-            PCI_CACHE_LINE_SIZE => {
+            VENDOR_DWORD | SUBSYSTEM_DWORD => VENDOR_ID | (DEVICE_ID << 16),
+            COMMAND_DWORD => {
+                u32::from(self.command)
+                    | (bindings::PCI_STATUS_CAP_LIST << byte_shift(bindings::PCI_STATUS))
+            }
+            CLASS_DWORD => (CLASS << 8) | REVISION,
+            CACHE_LINE_DWORD => {
                 let header_type = if self.multifunction {
-                    PCI_HEADER_TYPE_MFD
+                    bindings::PCI_HEADER_TYPE_MFD
                 } else {
                     0
                 };
-                u32::from(self.cache_line) | (header_type << 16)
+                u32::from(self.cache_line) | (header_type << byte_shift(bindings::PCI_HEADER_TYPE))
             }
-            PCI_BASE_ADDRESS_0 => {
-                (self.bar as u32 & !(BAR0_SIZE as u32 - 1)) | PCI_BASE_ADDRESS_MEM_TYPE_64
+            BAR0_DWORD => {
+                (self.bar as u32 & !(BAR0_SIZE as u32 - 1)) | bindings::PCI_BASE_ADDRESS_MEM_TYPE_64
             }
-            PCI_BASE_ADDRESS_1 => (self.bar >> 32) as u32,
-            PCI_SUBSYSTEM_VENDOR_ID => VENDOR_ID | (DEVICE_ID << 16),
-            PCI_CAPABILITY_LIST => u32::from(PCIE_CAP),
-            PCI_INTERRUPT_LINE => u32::from(self.int_line),
-            EXP => PCI_CAP_ID_EXP | (PCI_EXP_FLAGS << 16),
-            o if o == EXP + PCI_EXP_DEVCAP => PCI_EXP_DEVCAP_TEE,
-            o if o == EXP + PCI_EXP_DEVCTL => u32::from(self.devctl),
-            o if o == EXP + PCI_EXP_DEVCTL2 => u32::from(self.devctl2),
-            DOE_CAP => ext_cap_header(PCI_EXT_CAP_ID_DOE, IDE_CAP),
-            o if o == DOE_CAP + PCI_DOE_CAP => 0,
-            o if o == DOE_CAP + PCI_DOE_STATUS => self.doe.status(),
-            o if o == DOE_CAP + PCI_DOE_READ => self.doe.peek(),
-            IDE_CAP => ext_cap_header(PCI_EXT_CAP_ID_IDE, 0),
-            o if o == IDE_CAP + PCI_IDE_CAP => PCI_IDE_CAP_VALUE,
-            o if o == IDE_CAP + PCI_IDE_CTL => self.ide_ctl,
-            o if o == IDE_CAP + PCI_IDE_SEL_CTL => self.ide_sel_ctl,
-            o if o == IDE_CAP + PCI_IDE_SEL_RID_1 => self.ide_rid[0],
-            o if o == IDE_CAP + PCI_IDE_SEL_RID_2 => self.ide_rid[1],
+            BAR1_DWORD => (self.bar >> 32) as u32,
+            CAP_LIST_DWORD => u32::from(PCIE_CAP),
+            INTERRUPT_DWORD => u32::from(self.int_line),
+            PCIE_CAP => {
+                bindings::PCI_CAP_ID_EXP | (PCIE_FLAGS << byte_shift(bindings::PCI_EXP_FLAGS))
+            }
+            PCIE_DEVCAP => bindings::PCI_EXP_DEVCAP_TEE,
+            PCIE_DEVCTL => u32::from(self.devctl),
+            PCIE_DEVCTL2 => u32::from(self.devctl2),
+            DOE_CAP => ext_cap_header(bindings::PCI_EXT_CAP_ID_DOE, IDE_CAP),
+            DOE_CAPABILITIES => 0,
+            DOE_STATUS => self.doe.status(),
+            DOE_READ => self.doe.peek(),
+            IDE_CAP => ext_cap_header(bindings::PCI_EXT_CAP_ID_IDE, 0),
+            IDE_CAPABILITIES => IDE_CAP_VALUE,
+            IDE_CTL => self.ide_ctl,
+            IDE_SEL_CTL => self.ide_sel_ctl,
+            IDE_SEL_RID_1 => self.ide_rid[0],
+            IDE_SEL_RID_2 => self.ide_rid[1],
             // Everything else, including the DOE control and write mailbox registers, reads 0.
             _ => 0,
         }
@@ -397,38 +457,34 @@ impl Endpoint {
         let merge = |old: u32| (old & !mask) | (value & mask);
         let full = mask == u32::MAX;
         match offset {
-            PCI_COMMAND => {
+            COMMAND_DWORD => {
                 let new = merge(u32::from(self.command)) as u16 & COMMAND_WRITABLE;
-                let cleared = self.command & !new & (PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+                let cleared = self.command & !new & COMMAND_DECODE;
                 self.command = new;
                 if cleared != 0 {
                     self.responder.config_changed();
                 }
             }
-            PCI_CACHE_LINE_SIZE => self.cache_line = merge(u32::from(self.cache_line)) as u8,
-            PCI_BASE_ADDRESS_0 => {
+            CACHE_LINE_DWORD => self.cache_line = merge(u32::from(self.cache_line)) as u8,
+            BAR0_DWORD => {
                 let lo = merge(self.bar as u32) & !(BAR0_SIZE as u32 - 1);
                 self.set_bar((self.bar & !0xffff_ffff) | u64::from(lo));
             }
-            PCI_BASE_ADDRESS_1 => {
+            BAR1_DWORD => {
                 let hi = merge((self.bar >> 32) as u32);
                 self.set_bar((self.bar & 0xffff_ffff) | (u64::from(hi) << 32));
             }
-            PCI_INTERRUPT_LINE => self.int_line = merge(u32::from(self.int_line)) as u8,
-            o if o == PCIE_CAP + PCI_EXP_DEVCTL => {
-                self.devctl = merge(u32::from(self.devctl)) as u16
-            }
-            o if o == PCIE_CAP + PCI_EXP_DEVCTL2 => {
-                self.devctl2 = merge(u32::from(self.devctl2)) as u16
-            }
+            INTERRUPT_DWORD => self.int_line = merge(u32::from(self.int_line)) as u8,
+            PCIE_DEVCTL => self.devctl = merge(u32::from(self.devctl)) as u16,
+            PCIE_DEVCTL2 => self.devctl2 = merge(u32::from(self.devctl2)) as u16,
             // The DOE registers only take whole dwords.
-            o if o == DOE_CAP + PCI_DOE_CTRL && full => self.doe_control(value),
-            o if o == DOE_CAP + PCI_DOE_WRITE && full => self.doe.push(value),
-            o if o == DOE_CAP + PCI_DOE_READ && full => self.doe.advance(),
-            o if o == IDE_CAP + PCI_IDE_CTL => self.ide_ctl = merge(self.ide_ctl),
-            o if o == IDE_CAP + PCI_IDE_SEL_CTL => self.ide_sel_ctl = merge(self.ide_sel_ctl),
-            o if o == IDE_CAP + PCI_IDE_SEL_RID_1 => self.ide_rid[0] = merge(self.ide_rid[0]),
-            o if o == IDE_CAP + PCI_IDE_SEL_RID_2 => self.ide_rid[1] = merge(self.ide_rid[1]),
+            DOE_CTRL if full => self.doe_control(value),
+            DOE_WRITE if full => self.doe.push(value),
+            DOE_READ if full => self.doe.advance(),
+            IDE_CTL => self.ide_ctl = merge(self.ide_ctl),
+            IDE_SEL_CTL => self.ide_sel_ctl = merge(self.ide_sel_ctl),
+            IDE_SEL_RID_1 => self.ide_rid[0] = merge(self.ide_rid[0]),
+            IDE_SEL_RID_2 => self.ide_rid[1] = merge(self.ide_rid[1]),
             // Read-only or unimplemented.
             _ => {}
         }
@@ -449,25 +505,13 @@ impl Endpoint {
         let _ = self.responder.set_bars(&bars);
     }
 
-    /// Whether the write mailbox holds a CMA object carrying LOCK_INTERFACE_REQUEST, the one
-    /// request that needs fresh randomness (the start nonce).
-    fn staged_is_lock(&self) -> bool {
-        let Some(req) = self.doe.wbuf.get(8..self.doe.wlen) else {
-            return false;
-        };
-        matches!(
-            tdisp::decode_request(req),
-            Ok((_, tdisp::Request::LockInterface(_)))
-        )
-    }
-
     fn doe_control(&mut self, value: u32) {
-        if value & PCI_DOE_CTRL_ABORT != 0 {
+        if value & bindings::PCI_DOE_CTRL_ABORT != 0 {
             self.doe.abort();
             // A stuck mailbox becomes stuck again on the next request.
             return;
         }
-        if value & PCI_DOE_CTRL_GO != 0 {
+        if value & bindings::PCI_DOE_CTRL_GO != 0 {
             self.doe_go();
         }
     }
@@ -533,12 +577,16 @@ impl Endpoint {
                 };
                 payload.copy_from_slice(&self.doe.wbuf[8..len]);
                 self.inject_bad_nonce(payload);
-                // Without randomness drawn for this request the responder sees an all-zero
-                // nonce and answers INSUFFICIENT_ENTROPY.
-                let entropy = self.entropy.take().unwrap_or_default();
+                // The responder draws the start nonce of a successful LOCK_INTERFACE_REQUEST
+                // from the pool. An empty pool gives it an all-zero nonce, which it answers
+                // with INSUFFICIENT_ENTROPY.
+                let nonces = &mut self.nonces;
                 let mut rng = |buf: &mut [u8]| {
-                    for (dst, src) in buf.iter_mut().zip(entropy.iter().cycle()) {
-                        *dst = *src;
+                    buf.fill(0);
+                    if let Some(nonce) = nonces.take() {
+                        for (dst, src) in buf.iter_mut().zip(nonce.iter()) {
+                            *dst = *src;
+                        }
                     }
                 };
                 let n = self
@@ -566,13 +614,37 @@ impl Endpoint {
     }
 }
 
-/// The configuration space of the bus: `endpoints[i]` is at slot `i % 32`, function `i / 32`.
+/// The functions of the bus: `endpoints[i]` is at slot `i % 32`, function `i / 32`.
+#[pin_data]
 struct Emulator {
     endpoints: KVec<Pin<KBox<RawSpinLockIrq<Endpoint>>>>,
+    /// Refills the nonce pools, in process context.
+    #[pin]
+    refill: Work<Emulator>,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for Emulator { self.refill }
+}
+
+impl WorkItem for Emulator {
+    type Pointer = Arc<Emulator>;
+
+    fn run(this: Arc<Emulator>) {
+        for ep in &this.endpoints {
+            // Draw outside the endpoint lock; a nonce drawn for a pool that filled up
+            // meanwhile is dropped.
+            while !ep.lock().nonces.is_full() {
+                let nonce = draw_nonce();
+                ep.lock().nonces.put(nonce);
+            }
+        }
+    }
 }
 
 impl Emulator {
-    fn new(count: usize) -> Result<Self> {
+    /// Returns `count` functions. Process context only: it fills their nonce pools.
+    fn new(count: usize) -> Result<Arc<Self>> {
         let mut endpoints = KVec::with_capacity(count, GFP_KERNEL)?;
         for index in 0..count {
             let devfn = devfn_of(index);
@@ -586,7 +658,13 @@ impl Emulator {
                 GFP_KERNEL,
             )?;
         }
-        Ok(Self { endpoints })
+        Arc::pin_init(
+            pin_init!(Self {
+                endpoints,
+                refill <- new_work!("devsec_bus::Emulator::refill"),
+            }),
+            GFP_KERNEL,
+        )
     }
 
     fn endpoint(&self, bus: u8, devfn: u8) -> Option<&RawSpinLockIrq<Endpoint>> {
@@ -604,9 +682,13 @@ fn devfn_of(index: usize) -> u8 {
     (((index % SLOTS) << 3) | (index / SLOTS)) as u8
 }
 
-impl ConfigSpace for Emulator {
+/// The configuration space of the host bridge.
+struct Bus(Arc<Emulator>);
+
+impl ConfigSpace for Bus {
     fn read(&self, bus: u8, devfn: u8, offset: u16, _size: AccessSize) -> Result<u32, ConfigError> {
         let ep = self
+            .0
             .endpoint(bus, devfn)
             .ok_or(ConfigError::DeviceNotFound)?;
         let ep = ep.lock();
@@ -626,40 +708,52 @@ impl ConfigSpace for Emulator {
         value: u32,
     ) -> Result<(), ConfigError> {
         let ep = self
+            .0
             .endpoint(bus, devfn)
             .ok_or(ConfigError::DeviceNotFound)?;
         let shift = 8 * u32::from(offset & 3);
-        // GO on a LOCK_INTERFACE request: draw its nonce now, before the raw endpoint lock.
-        // The kernel's DOE worker gets here without any lock held (x86 config accesses are
-        // lockless); only config writes from user space run under the raw `pci_lock`, and
-        // driving LOCK by hand that way gets INSUFFICIENT_ENTROPY instead.
-        let go = offset & !3 == DOE_CAP + PCI_DOE_CTRL && (value << shift) & PCI_DOE_CTRL_GO != 0;
-        let entropy = if go && ep.lock().staged_is_lock() && !irqs_disabled() {
-            let mut nonce = tdisp::Nonce::default();
-            fill_random(&mut nonce);
-            Some(nonce)
-        } else {
-            None
+        let refill = {
+            let mut ep = ep.lock();
+            if !ep.present {
+                return Err(ConfigError::DeviceNotFound);
+            }
+            ep.write_dword(offset & !3, size.mask() << shift, value << shift);
+            !ep.nonces.is_full()
         };
-        let mut ep = ep.lock();
-        if !ep.present {
-            return Err(ConfigError::DeviceNotFound);
+        if refill {
+            // Queueing work is fine in atomic context. Fails only if the work is queued
+            // already; the clone is then dropped, and it is not the last reference.
+            let _ = workqueue::system().enqueue(self.0.clone());
         }
-        ep.entropy = entropy;
-        ep.write_dword(offset & !3, size.mask() << shift, value << shift);
         Ok(())
+    }
+}
+
+/// Owner of the emulator for the module: waits for the refill work when dropped.
+///
+/// Dropped after the host bridge, when no configuration write can queue the work anymore, so
+/// that the work is not running (and holds no reference) when the module is unloaded.
+struct Pools(Arc<Emulator>);
+
+impl Drop for Pools {
+    fn drop(&mut self) {
+        // SAFETY: `refill` is an initialised work item in the live `Arc` allocation that
+        // `self.0` keeps alive; `flush_work()` only waits for it (we are in process context).
+        unsafe { bindings::flush_work(Work::raw_get(&self.0.refill)) };
     }
 }
 
 /// What the debugfs files of one endpoint operate on.
 struct EndpointFiles {
-    bridge: Arc<HostBridge<Emulator>>,
+    emulator: Arc<Emulator>,
+    /// PCI domain of the host bridge.
+    domain: u32,
     index: usize,
 }
 
 impl EndpointFiles {
     fn endpoint(&self) -> &RawSpinLockIrq<Endpoint> {
-        &self.bridge.data().endpoints[self.index]
+        &self.emulator.endpoints[self.index]
     }
 }
 
@@ -761,15 +855,19 @@ fn remove_store(files: &EndpointFiles, reader: &mut UserSliceReader) -> Result {
         // From now on the function answers configuration cycles like an empty slot.
         ep.present = false;
     }
-    files.bridge.remove_device(devfn_of(files.index))
+    host::remove_function(files.domain, BUSNR, devfn_of(files.index))
 }
 
 struct DevsecBus {
-    // Dropped in this order: the files first (they hold references to the bridge), then the
-    // bridge, which removes the bus, releases the window and frees the emulator.
+    domain: u32,
+    // Dropped in this order: the files first (they may remove functions of the bus), then the
+    // bridge, which removes the bus and releases the window, then the emulator, after its
+    // refill work, and last the parent of the bridge.
     _files: KVec<Pin<KBox<Scope<EndpointFiles>>>>,
     _root: Dir,
-    bridge: Arc<HostBridge<Emulator>>,
+    _bridge: Devres<HostBridge<Bus>>,
+    _pools: Pools,
+    _parent: faux::Registration,
 }
 
 impl kernel::Module for DevsecBus {
@@ -784,6 +882,8 @@ impl kernel::Module for DevsecBus {
             return Err(EINVAL);
         }
 
+        let parent = faux::Registration::new(c"devsec_bus", None)?;
+        let dev = parent.as_ref().as_ref();
         let window = MemWindow::claim(
             c"devsec_bus",
             WINDOW_SIZE,
@@ -794,10 +894,10 @@ impl kernel::Module for DevsecBus {
         .inspect_err(|e| pr_err!("no free physical address range for BARs: {:?}\n", e))?;
         let (start, end) = (window.start(), window.end());
         let emulator = Emulator::new(count)?;
-        let bridge = HostBridge::new(None, BUSNR, window, emulator)
+        let pools = Pools(emulator.clone());
+        let bridge = HostBridge::new(dev, BUSNR, window, Bus(emulator.clone()))
             .inspect_err(|e| pr_err!("registering the host bridge failed: {:?}\n", e))?;
-        let bridge = Arc::new(bridge, GFP_KERNEL)?;
-        let domain = bridge.domain();
+        let domain = bridge.access(dev)?.domain();
 
         let root = Dir::new(c"devsec_bus");
         let mut files = KVec::with_capacity(count, GFP_KERNEL)?;
@@ -811,7 +911,8 @@ impl kernel::Module for DevsecBus {
                 devfn & 7
             ))?;
             let data = EndpointFiles {
-                bridge: bridge.clone(),
+                emulator: emulator.clone(),
+                domain,
                 index,
             };
             let scope = root.scope(data, &name, |files, dir| {
@@ -831,15 +932,18 @@ impl kernel::Module for DevsecBus {
             end
         );
         Ok(Self {
+            domain,
             _files: files,
             _root: root,
-            bridge,
+            _bridge: bridge,
+            _pools: pools,
+            _parent: parent,
         })
     }
 }
 
 impl Drop for DevsecBus {
     fn drop(&mut self) {
-        pr_info!("removing {:04x}:{:02x}\n", self.bridge.domain(), BUSNR);
+        pr_info!("removing {:04x}:{:02x}\n", self.domain, BUSNR);
     }
 }

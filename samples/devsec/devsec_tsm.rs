@@ -57,6 +57,8 @@
 //! does not authenticate the device.
 
 use kernel::{
+    bindings,
+    devres::Devres,
     faux,
     fmt,
     pci::{doe, tsm},
@@ -114,9 +116,6 @@ const REPORT_PORTION_LEN: u16 = 32;
 /// report the codec accepts in full portions, plus slack for a device that returns shorter
 /// portions; a device that needs more is not accepted.
 const MAX_REPORT_ROUNDS: usize = 2 * tdisp::MAX_REPORT_LEN.div_ceil(REPORT_PORTION_LEN as usize);
-
-/// Number of standard BARs of a PCI function.
-const STD_NUM_BARS: u32 = 6;
 
 /// DOE buffer length: one dword more than the longest TDISP message, so that a response too
 /// long to be valid shows as a full buffer instead of being cut silently.
@@ -398,7 +397,7 @@ impl<'a> Session<'a> {
     /// Returns the function's BARs (the standard BARs with a non-empty resource).
     fn bars(&self) -> Result<BarList, Failure> {
         let mut list = BarList::default();
-        for index in 0..STD_NUM_BARS {
+        for index in 0..bindings::PCI_STD_NUM_BARS {
             // Neither call fails for a standard BAR index.
             let len = self.pdev.resource_len(index).unwrap_or(0);
             if len == 0 {
@@ -407,7 +406,7 @@ impl<'a> Session<'a> {
             let start = self.pdev.resource_start(index).unwrap_or(0);
             let bar = list.bars.get_mut(list.len).ok_or(Failure::TooManyBars)?;
             *bar = Bar {
-                // CAST: `index` < `STD_NUM_BARS`.
+                // CAST: `index` < `PCI_STD_NUM_BARS`.
                 index: index as u16,
                 start,
                 len,
@@ -513,18 +512,25 @@ impl tsm::DevsecTsm for DevsecTsm {
 }
 
 struct DevsecTsmModule {
-    // Unregistered first: unregistration unlocks the functions the TSM still holds.
-    tsm: tsm::Registration<DevsecTsm>,
+    /// The TSM's ID, the `N` in `tsmN`.
+    id: u32,
+    // Dropped in this order. Unregistering the TSM unlocks the functions it still holds;
+    // destroying the faux device afterwards would unregister it too (devres), were it still
+    // registered.
+    _tsm: Devres<tsm::Registration<DevsecTsm>>,
     _parent: faux::Registration,
 }
 
 impl kernel::Module for DevsecTsmModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let parent = faux::Registration::new(c"devsec_tsm", None)?;
-        let tsm = tsm::Registration::new(parent.as_ref().as_ref(), Ok::<_, Error>(DevsecTsm))?;
-        pr_info!("registered devsec TSM tsm{}\n", tsm.id());
+        let dev = parent.as_ref().as_ref();
+        let tsm = tsm::Registration::new(dev, Ok::<_, Error>(DevsecTsm))?;
+        let id = tsm.access(dev)?.id();
+        pr_info!("registered devsec TSM tsm{}\n", id);
         Ok(Self {
-            tsm,
+            id,
+            _tsm: tsm,
             _parent: parent,
         })
     }
@@ -532,6 +538,6 @@ impl kernel::Module for DevsecTsmModule {
 
 impl Drop for DevsecTsmModule {
     fn drop(&mut self) {
-        pr_info!("unregistering devsec TSM tsm{}\n", self.tsm.id());
+        pr_info!("unregistering devsec TSM tsm{}\n", self.id);
     }
 }

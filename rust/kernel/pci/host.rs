@@ -5,8 +5,11 @@
 //! A [`HostBridge`] is a PCI host bridge whose configuration space is implemented in Rust by a
 //! [`ConfigSpace`]: emulated buses, test fixtures and the like. The PCI core enumerates the root
 //! bus through the [`ConfigSpace`] callbacks, assigns BARs from a [`MemWindow`] claimed from
-//! `iomem_resource`, and adds the devices it finds, as for any other host bridge. Dropping the
-//! [`HostBridge`] removes the root bus with every device on it.
+//! `iomem_resource`, and adds the devices it finds, as for any other host bridge.
+//!
+//! A [`HostBridge`] is registered below a bound parent device and lives in a [`Devres`]: the
+//! root bus, with every device on it, is removed when the [`Devres`] is dropped or when the
+//! parent is unbound, whichever comes first.
 //!
 //! x86 only for now: there the bus `sysdata` must be a `struct pci_sysdata` carrying the domain.
 //!
@@ -15,6 +18,7 @@
 use crate::{
     bindings,
     device,
+    devres::Devres,
     error::to_result,
     ffi::{
         c_int,
@@ -23,13 +27,33 @@ use crate::{
     },
     prelude::*,
     str::CStr,
-    sync::aref::ARef,
     types::Opaque, //
 };
 use core::ptr::NonNull;
 
 /// Size of the extended configuration space of a PCI Express function.
 pub const CONFIG_SPACE_SIZE: u16 = 4096;
+
+/// Converts a register offset or capability field from `include/uapi/linux/pci_regs.h`, which
+/// `bindings` exposes as `u32`, to a configuration space offset.
+///
+/// Meant for constant context, where an offset outside the configuration space fails the
+/// build:
+///
+/// ```
+/// use kernel::{bindings, pci::host::config_offset};
+///
+/// const COMMAND: u16 = config_offset(bindings::PCI_COMMAND);
+/// assert_eq!(COMMAND, 0x04);
+/// ```
+pub const fn config_offset(reg: u32) -> u16 {
+    assert!(
+        reg < CONFIG_SPACE_SIZE as u32,
+        "not a configuration space offset"
+    );
+    // CAST: `reg` is below `CONFIG_SPACE_SIZE`, so it fits in a `u16`.
+    reg as u16
+}
 
 /// First domain number handed out to emulated host bridges (above any ACPI segment).
 pub const FIRST_EMULATED_DOMAIN: u32 = 0x10000;
@@ -230,20 +254,21 @@ struct Inner<T> {
 
 /// A registered PCI host bridge whose configuration space is a [`ConfigSpace`].
 ///
+/// Only handed out inside a [`Devres`] of the parent device (see [`HostBridge::new`]), so the
+/// bridge never outlives the parent's binding.
+///
 /// # Invariants
 ///
 /// - `bridge` is a host bridge registered with `pci_host_probe()` in PCI domain `domain`, and
 ///   `self` owns the reference `pci_alloc_host_bridge()` returned.
-/// - `bus` is its root bus; its `sysdata` points to `inner.sysdata` and its `ops` to
+/// - `bridge->bus` is its root bus; its `sysdata` points to `inner.sysdata` and its `ops` to
 ///   `Self::OPS`.
 /// - The root bus stays registered until `Drop` removes it; `inner` and `window` outlive it.
 pub struct HostBridge<T: ConfigSpace> {
     bridge: NonNull<bindings::pci_host_bridge>,
-    bus: NonNull<bindings::pci_bus>,
     domain: u32,
     window: MemWindow,
     inner: Pin<KBox<Inner<T>>>,
-    _parent: Option<ARef<device::Device>>,
 }
 
 // SAFETY: The raw bus pointer is only used to remove the bus and to look up devices, which the
@@ -253,7 +278,7 @@ unsafe impl<T: ConfigSpace> Send for HostBridge<T> {}
 // SAFETY: See `Send`; shared references only read immutable fields or call into the PCI core.
 unsafe impl<T: ConfigSpace> Sync for HostBridge<T> {}
 
-impl<T: ConfigSpace> HostBridge<T> {
+impl<T: ConfigSpace + 'static> HostBridge<T> {
     const OPS: bindings::pci_ops = bindings::pci_ops {
         read: Some(Self::read_callback),
         write: Some(Self::write_callback),
@@ -261,13 +286,35 @@ impl<T: ConfigSpace> HostBridge<T> {
         ..unsafe { core::mem::zeroed() }
     };
 
-    /// Registers a host bridge with root bus `busnr` in a new emulated PCI domain
-    /// (the first free one from [`FIRST_EMULATED_DOMAIN`] on), scans it, assigns BARs from
-    /// `window` and adds the devices found.
+    /// Registers a host bridge below `parent` with root bus `busnr` in a new emulated PCI
+    /// domain (the first free one from [`FIRST_EMULATED_DOMAIN`] on), scans it, assigns BARs
+    /// from `window` and adds the devices found.
     ///
-    /// `parent`, if any, becomes the parent device of the host bridge in sysfs.
+    /// `parent` becomes the parent device of the host bridge in sysfs. The bridge is removed
+    /// when the returned [`Devres`] is dropped or when `parent` is unbound, whichever comes
+    /// first.
     pub fn new<E>(
-        parent: Option<&device::Device>,
+        parent: &device::Device<device::Bound>,
+        busnr: u8,
+        window: MemWindow,
+        data: impl PinInit<T, E>,
+    ) -> Result<Devres<Self>>
+    where
+        Error: From<E>,
+    {
+        // Registering in the initialiser of the `Devres` makes `pci_host_probe()` the last step
+        // that can fail: the `Devres` is allocated before it, and adding its devres node after
+        // it cannot fail.
+        Devres::new::<Error>(
+            parent,
+            pin_init::pin_init_scope(move || Ok(Self::register(parent, busnr, window, data))),
+        )
+    }
+
+    /// Registers the bridge; see [`HostBridge::new`]. Everything fallible precedes
+    /// `pci_host_probe()`, so a registered bridge is never dropped on an error path.
+    fn register<E>(
+        parent: &device::Device<device::Bound>,
         busnr: u8,
         window: MemWindow,
         data: impl PinInit<T, E>,
@@ -304,14 +351,14 @@ impl<T: ConfigSpace> HostBridge<T> {
         // SAFETY: Plain allocation; no preconditions.
         let bridge = NonNull::new(unsafe { bindings::pci_alloc_host_bridge(0) }).ok_or(ENOMEM)?;
         let raw = bridge.as_ptr();
-        let parent_raw = parent.map_or(core::ptr::null_mut(), |p| p.as_raw());
-        // `parent`, if any, is kept alive by the reference stored in `Self` below and by the
-        // reference `device_add()` takes; `OPS` is a promoted constant ('static).
+        // `parent` is kept alive by the reference `device_add()` takes, and stays bound while
+        // the bridge exists (it is only handed out in a `Devres` of `parent`); `OPS` is a
+        // promoted constant ('static).
         // SAFETY: `bridge` is fresh and unregistered, so its members may be set; `sysdata` and
         // the window stay valid while the bus exists (type invariant); `parent` and `OPS`
         // outlive it, see above.
         let ret = unsafe {
-            (*raw).dev.parent = parent_raw;
+            (*raw).dev.parent = parent.as_raw();
             (*raw).sysdata = sysdata.cast();
             (*raw).ops = core::ptr::from_ref(&Self::OPS).cast_mut();
             (*raw).busnr = c_int::from(busnr);
@@ -327,17 +374,20 @@ impl<T: ConfigSpace> HostBridge<T> {
 
         // The bus now owns the domain number until `Drop`.
         release_domain.dismiss();
-        // SAFETY: `pci_host_probe()` succeeded, so `bridge->bus` is the registered root bus.
-        let bus = NonNull::new(unsafe { (*raw).bus }).ok_or(EINVAL)?;
-        // INVARIANT: The bus is registered in `domain` with our `sysdata` and `OPS`.
+        // INVARIANT: `pci_host_probe()` succeeded, so `bridge->bus` is the root bus, registered
+        // in `domain` with our `sysdata` and `OPS`.
         Ok(Self {
             bridge,
-            bus,
             domain,
             window,
             inner,
-            _parent: parent.map(ARef::from),
         })
+    }
+
+    /// Returns the root bus.
+    fn bus(&self) -> *mut bindings::pci_bus {
+        // SAFETY: By the type invariant `bridge` is registered; its root bus does not change.
+        unsafe { (*self.bridge.as_ptr()).bus }
     }
 
     /// Returns the configuration space implementation.
@@ -352,8 +402,8 @@ impl<T: ConfigSpace> HostBridge<T> {
 
     /// Returns the number of the root bus.
     pub fn bus_number(&self) -> u8 {
-        // SAFETY: By the type invariant `bus` is a registered bus; its number does not change.
-        unsafe { (*self.bus.as_ptr()).number }
+        // SAFETY: By the type invariant the root bus is registered; its number does not change.
+        unsafe { (*self.bus()).number }
     }
 
     /// Returns the memory window BARs are assigned from.
@@ -366,19 +416,7 @@ impl<T: ConfigSpace> HostBridge<T> {
     ///
     /// Must be called from process context; it sleeps.
     pub fn remove_device(&self, devfn: u8) -> Result {
-        // SAFETY: By the type invariant `bus` is registered. `pci_get_slot()` takes the bus
-        // semaphore and returns a counted reference or NULL.
-        let pdev = unsafe { bindings::pci_get_slot(self.bus.as_ptr(), c_uint::from(devfn)) };
-        if pdev.is_null() {
-            return Err(ENODEV);
-        }
-        // SAFETY: `pdev` is a counted reference to a device on our bus. Removal takes the rescan
-        // lock itself; our reference keeps `pdev` valid until the `pci_dev_put()`.
-        unsafe {
-            bindings::pci_stop_and_remove_bus_device_locked(pdev);
-            bindings::pci_dev_put(pdev);
-        }
-        Ok(())
+        remove_function(self.domain, self.bus_number(), devfn)
     }
 
     /// Returns the configuration space behind `bus`.
@@ -455,7 +493,8 @@ impl<T: ConfigSpace> HostBridge<T> {
 
 impl<T: ConfigSpace> Drop for HostBridge<T> {
     fn drop(&mut self) {
-        let bus = self.bus.as_ptr();
+        // SAFETY: By the type invariant `bridge` is registered; its root bus does not change.
+        let bus = unsafe { (*self.bridge.as_ptr()).bus };
         // SAFETY: By the type invariant `bus` is a registered root bus. Stopping and removing it
         // under the rescan lock unbinds all drivers and removes all devices and the bridge, after
         // which the PCI core makes no more calls to `OPS` for it.
@@ -474,4 +513,33 @@ impl<T: ConfigSpace> Drop for HostBridge<T> {
         unsafe { bindings::pci_bus_release_emul_domain_nr(self.domain as c_int) };
         // `window` and `inner` are dropped next, after the bus is gone.
     }
+}
+
+/// Stops and removes the PCI function `devfn` on bus `bus` of PCI domain `domain`, unbinding its
+/// driver, as a hot-unplug (or a write to its sysfs `remove` attribute) does. Returns `ENODEV`
+/// if there is no such function.
+///
+/// Unlike [`HostBridge::remove_device`] this needs no reference to the bridge, so it can be
+/// called by code that must not keep the bridge alive (the bridge may be gone already, in which
+/// case there is no function to remove).
+///
+/// Must be called from process context; it sleeps.
+pub fn remove_function(domain: u32, bus: u8, devfn: u8) -> Result {
+    let domain = c_int::try_from(domain).map_err(|_| ENODEV)?;
+    // SAFETY: Looks the function up in the global device list; returns a counted reference or
+    // NULL. No preconditions.
+    let pdev = unsafe {
+        bindings::pci_get_domain_bus_and_slot(domain, c_uint::from(bus), c_uint::from(devfn))
+    };
+    if pdev.is_null() {
+        return Err(ENODEV);
+    }
+    // SAFETY: `pdev` is a counted reference, which keeps it valid until `pci_dev_put()`.
+    // Removal takes the rescan lock itself and does nothing for a function that another path
+    // removed concurrently (`pci_dev_test_and_set_removed()`).
+    unsafe {
+        bindings::pci_stop_and_remove_bus_device_locked(pdev);
+        bindings::pci_dev_put(pdev);
+    }
+    Ok(())
 }

@@ -6,7 +6,7 @@
 //! guest: it locks a function's configuration, validates and starts the locked function so the
 //! PCI core can accept it into the guest's TEE, and unlocks it again. The PCI core drives these
 //! operations (`drivers/pci/tsm.c`); a driver implements [`DevsecTsm`] and registers it with
-//! [`Registration`].
+//! [`Registration`], below a bound parent device.
 //!
 //! The PCI core keeps one context per locked function (`pdev->tsm`, a `struct pci_tsm`). Here
 //! that context is a [`DevsecTsm::Context`] the driver creates in [`DevsecTsm::lock`], stored
@@ -21,6 +21,7 @@ use crate::{
     bindings,
     container_of,
     device,
+    devres::Devres,
     error::from_err_ptr,
     prelude::*,
     types::Opaque, //
@@ -189,9 +190,11 @@ impl<T: DevsecTsm> Inner<T> {
 
 /// A registered devsec TSM.
 ///
-/// Registering creates a TSM class device (`/sys/class/tsm/tsmN`) whose `pci_ops` are the
-/// devsec operations of `T`. Dropping the registration unregisters the TSM; the PCI core first
-/// unlocks every function the TSM still holds, calling [`DevsecTsm::unlock`] for each.
+/// Registering creates a TSM class device (`/sys/class/tsm/tsmN`) below a bound parent device,
+/// whose `pci_ops` are the devsec operations of `T`. The registration lives in a [`Devres`] of
+/// the parent (see [`Registration::new`]): it is unregistered when the [`Devres`] is dropped or
+/// when the parent is unbound, whichever comes first. Unregistering first unlocks every
+/// function the TSM still holds, calling [`DevsecTsm::unlock`] for each.
 ///
 /// # Invariants
 ///
@@ -212,8 +215,23 @@ unsafe impl<T: DevsecTsm> Sync for Registration<T> {}
 impl<T: DevsecTsm> Registration<T> {
     /// Registers `data` as a devsec TSM below `parent`.
     ///
-    /// The TSM should be unregistered before `parent` is unbound.
+    /// The TSM is unregistered when the returned [`Devres`] is dropped or when `parent` is
+    /// unbound, whichever comes first.
     pub fn new(
+        parent: &device::Device<device::Bound>,
+        data: impl PinInit<T, Error>,
+    ) -> Result<Devres<Self>> {
+        // Registering in the initialiser of the `Devres` makes `tsm_register()` the last step
+        // that can fail: the `Devres` is allocated before it, and adding its devres node after
+        // it cannot fail.
+        Devres::new::<Error>(
+            parent,
+            pin_init::pin_init_scope(move || Ok(Self::register(parent, data))),
+        )
+    }
+
+    /// Registers the TSM; see [`Registration::new`].
+    fn register(
         parent: &device::Device<device::Bound>,
         data: impl PinInit<T, Error>,
     ) -> Result<Self> {
@@ -229,13 +247,12 @@ impl<T: DevsecTsm> Registration<T> {
         // is a valid `struct pci_tsm_ops` in a pinned allocation that outlives the TSM device,
         // because `drop` unregisters the device before `inner` is freed.
         let tsm_dev = unsafe { bindings::tsm_register(parent.as_raw(), inner.ops.get()) };
-        let tsm_dev = from_err_ptr(tsm_dev)?;
+        // `tsm_register()` returns a registered TSM device or an error pointer, never NULL; the
+        // NULL check is for the type only: with NULL, nothing would be registered.
+        let tsm_dev = NonNull::new(from_err_ptr(tsm_dev)?).ok_or(ENOMEM)?;
 
         // INVARIANT: `tsm_register()` returned a registered TSM device using `inner.ops`.
-        Ok(Self {
-            tsm_dev: NonNull::new(tsm_dev).ok_or(ENOMEM)?,
-            inner,
-        })
+        Ok(Self { tsm_dev, inner })
     }
 
     /// Returns the TSM's ID, the `N` in `tsmN`.

@@ -302,6 +302,61 @@ bus_doe_by_hand() {
 	cfg_wr "$d" $((0x108)) 1 || return 1
 	doe_status_is "$d" 0 "after ABORT" || return 1
 }
+# doe_exchange DEV DWORD...: sends one DOE data object through DEV's config
+# file and sets RSP to the response dwords, read until DATA_OBJECT_READY clears.
+doe_exchange() {
+	local d=$1 w st i
+	shift
+	RSP=()
+	for w in "$@"; do cfg_wr "$d" $((0x110)) $w || return 1; done
+	cfg_wr "$d" $((0x108)) 0x80000000 || return 1
+	for i in $(seq 32); do
+		st=$(cfg_dword "$d" $((0x10c))) || return 1
+		((st & 0x80000000)) || return 0
+		RSP+=("$(cfg_dword "$d" $((0x114)))") && cfg_wr "$d" $((0x114)) 0 || return 1
+	done
+}
+# tdisp_by_hand DEV TYPE BODY_DWORDS...: a TDISP 1.0 request of TYPE for
+# interface 0x100 in an SPDM VENDOR_DEFINED_REQUEST in a CMA/SPDM object.
+tdisp_by_hand() {
+	local d=$1 type=$2
+	shift 2
+	doe_exchange "$d" 0x00010001 $((9 + $#)) 0x0000fe12 0x01020003 \
+		$(printf '0x01%04x00' $((17 + 4 * $#))) $(printf '0x0000%02x10' $type) \
+		0x00000100 0 0 "$@"
+}
+# tdisp_rsp_is TYPE LEN WHAT: RSP is a TDISP 1.0 response of TYPE for interface
+# 0x100 with LEN bytes after the TDISP header.
+tdisp_rsp_is() {
+	local want
+	want="0x00010001 $(printf '0x%08x' $((9 + ($2 + 3) / 4))) 0x00007e12 0x01020003"
+	want+=" $(printf '0x01%04x00' $((17 + $2))) $(printf '0x0000%02x10' $1)"
+	want+=" 0x00000100 0x00000000 0x00000000"
+	[ "${RSP[*]:0:9}" = "$want" ] && [ ${#RSP[@]} = $((9 + ($2 + 3) / 4)) ] && return 0
+	diag "$3: response ${RSP[*]}"
+	return 1
+}
+# With only devsec_bus loaded, LOCK_INTERFACE_REQUEST (flags 0, offset 0, mask
+# 0) and STOP_INTERFACE_REQUEST written through the config file, which runs
+# under the PCI core's raw pci_lock with interrupts off: each LOCK must get a
+# LOCK_INTERFACE_RESPONSE (not TDISP_ERROR INSUFFICIENT_ENTROPY) with a fresh
+# nonce. Six LOCKs in a row, more than an endpoint's pool of four pre-drawn
+# nonces, so the pool must also have been refilled.
+bus_lock_from_user_config() {
+	local d=$1 i nonce nonces=()
+	for i in 1 2 3 4 5 6; do
+		[ "$(tdisp_state)" = CONFIG_UNLOCKED ] || { diag "LOCK $i: $(tdisp_state)"; return 1; }
+		tdisp_by_hand "$d" 0x83 0 0 0 0 0 && tdisp_rsp_is 0x03 32 "LOCK $i" || return 1
+		nonce="${RSP[*]:9:8}"
+		[[ ${nonce//0x/} =~ [1-9a-f] ]] || { diag "LOCK $i: all-zero nonce"; return 1; }
+		nonces+=("$nonce")
+		[ "$(tdisp_state)" = CONFIG_LOCKED ] || { diag "after LOCK $i: $(tdisp_state)"; return 1; }
+		tdisp_by_hand "$d" 0x87 && tdisp_rsp_is 0x07 0 "STOP $i" || return 1
+	done
+	[ "$(tdisp_state)" = CONFIG_UNLOCKED ] || { diag "after STOP: $(tdisp_state)"; return 1; }
+	[ "$(printf '%s\n' "${nonces[@]}" | sort -u | wc -l)" = 6 ] ||
+		{ diag "nonces repeat: $(printf '%s\n' "${nonces[@]}" | sort | uniq -d)"; return 1; }
+}
 bus_faults_ok() {
 	local f=$DBG/$BDF/fault st
 	[ "$(cat "$f")" = none ] || { diag "fault reads '$(cat "$f")'"; return 1; }
@@ -366,6 +421,8 @@ result bus_ep0_doe_cma_discovered "$([ -e "$D/doe_features/0001:01" ]; echo $?)"
 result bus_ep0_tdisp_unlocked "$([ "$(tdisp_state)" = CONFIG_UNLOCKED ]; echo $?)" "$(tdisp_state)"
 bus_doe_by_hand "$D"
 result bus_ep0_doe_mailbox_tdisp $?
+bus_lock_from_user_config "$D"
+result bus_lock_from_user_config_access $?
 bus_faults_ok
 result bus_ep0_faults $?
 bus_remove_ok
