@@ -26,7 +26,8 @@ for p in "${series[@]}"; do
 done
 kdirs=(arch drivers include rust samples Documentation tools lib kernel scripts)
 mapfile -t files < <(cd "$OVERLAY" && git ls-files "${kdirs[@]}" 2>/dev/null |
-	grep -v '^tools/testing/devsec/' ; echo tools/testing/devsec/devsec.sh)
+	grep -v '^tools/testing/devsec/'
+	printf 'tools/testing/devsec/%s\n' devsec.sh lib.sh)
 
 if git -C "$ksrc" rev-parse --git-dir >/dev/null 2>&1; then
 	dirty=$(git -C "$ksrc" status --porcelain -- "${touched[@]}" "${files[@]}" 2>/dev/null)

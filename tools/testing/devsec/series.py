@@ -74,7 +74,7 @@ without an SPDM secure session (no keys, no certificates).""",
      """Exercise the life cycle, every bad input of the sysfs interface, the
 fault injection of the sample, module load orders, permissions,
 concurrency and scale from inside a guest, reporting KTAP.""",
-     [], ["tools/testing/devsec/devsec.sh"]),
+     [], ["tools/testing/devsec/devsec.sh", "tools/testing/devsec/lib.sh"]),
     ("docs: driver-api: document confidential device acceptance",
      """Explain what acceptance is and why it only happens with no driver
 bound, define the terms once, and document the C and Rust API, the locking
