@@ -3,7 +3,8 @@
 #
 # devsec.sh: guest test suite for confidential device acceptance.
 #
-# Runs inside the test VM as root and prints one KTAP document.  It drives the sysfs ABI of the PCI TSM devsec
+# Runs inside the test VM as root and prints one KTAP document, streamed
+# (the plan comes last).  It drives the sysfs ABI of the PCI TSM devsec
 # path (tsm/lock, tsm/accept, tsm/unlock) on the endpoints of the
 # devsec_bus sample, through the devsec_tsm sample, with the devsec_pci
 # driver waiting in cc_probe(); the sysfs and state helpers are in lib.sh.
@@ -13,8 +14,12 @@
 set -u
 . "${BASH_SOURCE[0]%/*}/lib.sh"
 
+# KTAP, streamed: the version line first, each result as it happens, the
+# plan at the end (KTAP allows a trailing plan).  A guest that dies or hangs
+# half-way still leaves every result up to that point; the missing plan
+# tells the host that the suite did not finish.
+echo "KTAP version 1"
 N=0
-OUT=()
 # Wall time per test point (since the previous one), for the slowest-points
 # diagnostic at the end: it shows where a slow run spends its time.
 T_LAST=${EPOCHREALTIME/./}
@@ -24,18 +29,18 @@ took() {
 	TIMES+=("$(((now - T_LAST) / 1000)) $1")
 	T_LAST=$now
 }
-ok() { took "$1"; OUT+=("ok $((++N)) $1${2:+ # $2}"); }
+ok() { took "$1"; echo "ok $((++N)) $1${2:+ # $2}"; }
 not_ok() {
 	took "$1"
-	OUT+=("not ok $((++N)) $1")
-	[ -n "${2:-}" ] && OUT+=("# $2")
+	echo "not ok $((++N)) $1"
+	[ -n "${2:-}" ] && echo "# $2"
 	return 0
 }
-skip() { took "$1"; OUT+=("ok $((++N)) $1 # SKIP $2"); }
-diag() { OUT+=("# $*"); }
+skip() { took "$1"; echo "ok $((++N)) $1 # SKIP $2"; }
+diag() { echo "# $*"; }
 # result NAME COND_STATUS [DIAG]: a test point from a status.
 result() { if [ "$2" = 0 ]; then ok "$1"; else not_ok "$1" "${3:-}"; fi; }
-# ktap_end: the slowest test points as diagnostics, then the KTAP document.
+# ktap_end: the slowest test points as diagnostics, then the plan.
 ktap_end() {
 	local ms name
 	diag "slowest test points (ms, including set-up since the previous point):"
@@ -43,9 +48,7 @@ ktap_end() {
 	while read -r ms name; do
 		diag "  $ms $name"
 	done <<<"$(printf '%s\n' "${TIMES[@]}" | sort -rn | head -n 12)"
-	echo "KTAP version 1"
 	echo "1..$N"
-	printf '%s\n' "${OUT[@]}"
 }
 
 # The debug flavour (KASAN, lockdep, kmemleak) runs every case, but with
