@@ -86,7 +86,7 @@ t1=${EPOCHREALTIME/./}
 state
 show "from the accept write to driver bound:" "$(((t1 - t0) / 1000)) ms"
 expect "driver bound without further action, TDISP RUN" state_is_running
-dmesg | grep -E "devsec_pci: $BDF|$BDF.*accepted" | tail -2 | sed 's/^/    kernel: /'
+dmesg | grep -E "devsec_pci $BDF: |$BDF.*accepted" | tail -2 | sed 's/^/    kernel: /'
 
 say "6. A second accept changes nothing; nonsense is refused with an error."
 run "echo 1 > $D/tsm/accept"

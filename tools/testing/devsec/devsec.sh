@@ -81,8 +81,8 @@ expect_err() {
 	fi
 }
 
-# Lines "devsec_pci: <bdf> accepted, BAR0 mapped, running" in the kernel log.
-running_msgs() { dmesg | grep -c "devsec_pci: ${1:-$BDF} accepted, BAR0 mapped, running"; }
+# Lines "devsec_pci <bdf>: accepted, BAR0 mapped, running" in the kernel log.
+running_msgs() { dmesg | grep -c "devsec_pci ${1:-$BDF}: accepted, BAR0 mapped, running"; }
 
 # Return a device to unlocked/unaccepted/unbound whatever happened.
 reset_dev() {
