@@ -78,6 +78,6 @@ grep -aq '^coco-guest: done' "$guest" 2>/dev/null ||
 # The suite prints its KTAP plan last: a suite that died half-way has none,
 # and the boot-time KUnit results alone must not pass.
 if [ "$mode" = test ]; then
-	sed -n '/^coco-guest: dmesg begin/q;p' "$guest" | grep -aqE '^1\.\.[0-9]+$' ||
+	sed -n '/^coco-guest: dmesg begin/q;p' "$guest" | grep -aqE '^1\.\.[0-9]+' ||
 		fail "the guest suite did not finish (no KTAP plan after its results)"
 fi
