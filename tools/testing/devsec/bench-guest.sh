@@ -171,7 +171,7 @@ out start "$(uname -r)" "$(nproc) cpus" "$(awk '/MemTotal/ {print $2 " kB"}' /pr
 out kernel "$(uname -v)"
 
 modprobe devsec_bus && modprobe devsec_tsm && modprobe devsec_pci && find_tsm ||
-	{ fail "cannot load the devsec samples or find a devsec TSM"; out failures "$FAILS"; out done; exit 1; }
+	{ fail "cannot load the devsec samples or find a devsec TSM"; out failures "$FAILS"; out "done"; exit 1; }
 [ -r "$BENCH/hotpath" ] || fail "no $BENCH (CONFIG_DEVSEC_BENCH off?)"
 out tsm "$TSM"
 
@@ -236,7 +236,7 @@ load_bus 1 && latency plain "$CYCLES"
 # drift in the (shared, emulated) machine hits every N alike.
 #
 phase scale
-for pass in $(seq "$PASSES"); do
+for _ in $(seq "$PASSES"); do
 	series scale 1 64
 	series scale 16 4
 	series scale 64 1
@@ -250,21 +250,21 @@ done
 # by now the driver core's deferred-probe timeout (10 s after boot) is over.
 #
 phase deferred
-for pass in $(seq 8); do
+for _ in $(seq 8); do
 	deferring 0
 	series absent 1 8
 	deferring 256
 	out deferred_count "$(grep -c '^devsec_bench_defer' "$DEFERRED")" "$(grep -c . "$DEFERRED")"
 	series deferred256 1 8 256
 done
-for pass in $(seq "$PASSES"); do
+for _ in $(seq "$PASSES"); do
 	deferring 0
 	series absent 64 1
 	deferring 256
 	series deferred256 64 1 256
 done
 load_bus 1
-for pass in $(seq 4); do
+for _ in $(seq 4); do
 	deferring 0
 	latency absent 8
 	deferring 256
@@ -282,4 +282,4 @@ echo "$hp" | grep -qx 'errors 0' || fail "hotpath: wrong answers ($(echo "$hp" |
 rmmod devsec_pci devsec_tsm devsec_bus || fail "rmmod of the samples"
 phase end
 out failures "$FAILS"
-out done
+out "done"

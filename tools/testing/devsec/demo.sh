@@ -53,8 +53,8 @@ EOF
 
 say "1. Load the emulated bus: an endpoint with DEVCAP.TEE, a BAR, DOE and IDE."
 run modprobe devsec_bus || fail=1
-show "device:" "$BDF vendor $(cat $D/vendor 2>/dev/null) device $(cat $D/device 2>/dev/null)"
-show "BAR0:" "$(head -1 $D/resource 2>/dev/null)"
+show "device:" "$BDF vendor $(rd "$D/vendor") device $(rd "$D/device")"
+show "BAR0:" "$(rd "$D/resource")"
 
 say "2. Load the devsec TSM (the guest's TEE Security Manager) and the driver."
 run modprobe devsec_tsm || fail=1

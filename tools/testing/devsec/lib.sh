@@ -13,13 +13,15 @@
 # The helpers that print a value (rd, holder, ...) are meant for messages
 # and one-off checks, where a command substitution is fine.
 
+# Variables for the scripts that source this file (hence SC2034).
+# shellcheck disable=SC2034
 # The first endpoint of devsec_bus; most helpers take a BDF, default $BDF.
 BDF=10000:01:00.0
 DBG=/sys/kernel/debug/devsec_bus
 DEFERRED=/sys/kernel/debug/devices_deferred
 # The devsec-mode TSM (tsmN), and a second one if two are registered.
-TSM=
-OTHER_TSM=
+TSM=''
+OTHER_TSM=''
 
 dev() { echo "/sys/bus/pci/devices/${1:-$BDF}"; }
 
@@ -98,9 +100,9 @@ state_is_running() {
 # there is none.
 find_tsm() {
 	local t m
-	TSM= OTHER_TSM=
+	TSM='' OTHER_TSM=''
 	for t in /sys/class/tsm/tsm*; do
-		m=
+		m=''
 		read -r m 2>/dev/null <"$t/pci_mode" || [ -n "$m" ] || continue
 		[ "$m" = devsec ] || continue
 		if [ -z "$TSM" ]; then TSM=${t##*/}; else OTHER_TSM=${t##*/}; fi

@@ -27,6 +27,7 @@ command -v qemu-system-x86_64 >/dev/null ||
 [ -f "$out/arch/x86/boot/bzImage" ] || die "no kernel for '$flavour'; build first"
 [ -f "$out/initramfs.cpio" ] || die "no initramfs for '$flavour'"
 
+# shellcheck disable=SC2054 # one QEMU option value, commas included
 accel=(-accel tcg,thread=multi)
 [ "${COCO_KVM:-0}" = 1 ] && [ -w /dev/kvm ] && accel=(-accel kvm -cpu host)
 mem=1G
