@@ -170,8 +170,12 @@ series() {
 out start "$(uname -r)" "$(nproc) cpus" "$(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo)"
 out kernel "$(uname -v)"
 
-modprobe devsec_bus && modprobe devsec_tsm && modprobe devsec_pci && find_tsm ||
-	{ fail "cannot load the devsec samples or find a devsec TSM"; out failures "$FAILS"; out "done"; exit 1; }
+if ! { modprobe devsec_bus && modprobe devsec_tsm && modprobe devsec_pci && find_tsm; }; then
+	fail "cannot load the devsec samples or find a devsec TSM"
+	out failures "$FAILS"
+	out "done"
+	exit 1
+fi
 [ -r "$BENCH/hotpath" ] || fail "no $BENCH (CONFIG_DEVSEC_BENCH off?)"
 out tsm "$TSM"
 
