@@ -21,7 +21,7 @@
 # Output: machine-readable lines "bench: <key> <values...>" on stdout.
 
 set -u
-. "${BASH_SOURCE[0]%/*}/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 BENCH=/sys/kernel/debug/devsec_bench
 CYCLES=${CYCLES:-100}

@@ -4,7 +4,7 @@
 # demo.sh: the confidential device acceptance life cycle, narrated (make run).
 # Runs in the guest; every value shown is read back from the kernel.
 
-. "${BASH_SOURCE[0]%/*}/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 D=$(dev)
 F=$DBG/$BDF/fault
 fail=0

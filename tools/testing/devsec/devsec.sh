@@ -12,7 +12,7 @@
 # state) and that a failed operation changed nothing.
 
 set -u
-. "${BASH_SOURCE[0]%/*}/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # KTAP, streamed: the version line first, each result as it happens, the
 # plan at the end (KTAP allows a trailing plan).  A guest that dies or hangs
