@@ -59,7 +59,7 @@ impl pci::Driver for DevsecPci {
             dev_err!(pdev, "cannot map BAR0: {}\n", err.to_errno());
         })?;
 
-        pr_info!("{} accepted, BAR0 mapped, running\n", pdev.as_ref().name());
+        dev_info!(pdev, "accepted, BAR0 mapped, running\n");
 
         Ok(DevsecPciData { pdev, _bar0: bar0 })
     }
@@ -67,7 +67,7 @@ impl pci::Driver for DevsecPci {
 
 impl Drop for DevsecPciData<'_> {
     fn drop(&mut self) {
-        pr_info!("{} unbound, BAR0 unmapped\n", self.pdev.as_ref().name());
+        dev_info!(self.pdev, "unbound, BAR0 unmapped\n");
     }
 }
 

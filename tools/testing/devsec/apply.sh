@@ -14,7 +14,10 @@ ksrc=$(cd "$ksrc" && pwd)
 grep -q '^VERSION = 7$' "$ksrc/Makefile" && grep -q '^PATCHLEVEL = 3$' "$ksrc/Makefile" ||
 	die "$ksrc is not a Linux 7.3 tree (see its Makefile); the overlay is for 7.3"
 
-mapfile -t series < <(sed 's/#.*//; /^\s*$/d' "$OVERLAY/patches/series")
+# The tools-testing-devsec-* patches hook the overlay's own test tooling into
+# the build; they are not part of the feature (nor of 'make series').
+mapfile -t series < <(sed 's/#.*//; /^\s*$/d; /^tools-testing-devsec-/d' \
+	"$OVERLAY/patches/series")
 touched=()
 for p in "${series[@]}"; do
 	while read -r f; do
@@ -23,7 +26,8 @@ for p in "${series[@]}"; do
 done
 kdirs=(arch drivers include rust samples Documentation tools lib kernel scripts)
 mapfile -t files < <(cd "$OVERLAY" && git ls-files "${kdirs[@]}" 2>/dev/null |
-	grep -v '^tools/testing/devsec/' ; echo tools/testing/devsec/devsec.sh)
+	grep -v '^tools/testing/devsec/'
+	printf 'tools/testing/devsec/%s\n' devsec.sh lib.sh)
 
 if git -C "$ksrc" rev-parse --git-dir >/dev/null 2>&1; then
 	dirty=$(git -C "$ksrc" status --porcelain -- "${touched[@]}" "${files[@]}" 2>/dev/null)

@@ -21,74 +21,17 @@
 # Output: machine-readable lines "bench: <key> <values...>" on stdout.
 
 set -u
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-BDF=10000:01:00.0
-DBG=/sys/kernel/debug/devsec_bus
 BENCH=/sys/kernel/debug/devsec_bench
-DEFERRED=/sys/kernel/debug/devices_deferred
-PCIDRV=/sys/bus/pci/drivers/devsec_pci
-PCIDBG=/sys/kernel/debug/devsec_pci
 CYCLES=${CYCLES:-100}
 PASSES=${PASSES:-3}
-TSM=
 FAILS=0
 
 out() { echo "bench: $*"; }
 fail() {
 	FAILS=$((FAILS + 1))
 	out fail "$*"
-}
-
-find_tsm() {
-	local t m
-	for t in /sys/class/tsm/tsm*; do
-		[ -r "$t/pci_mode" ] || continue
-		read -r m <"$t/pci_mode"
-		[ "$m" = devsec ] && TSM=${t##*/} && return 0
-	done
-	return 1
-}
-
-# State checks (outside the timed windows).
-tdisp_state() {
-	local s="?"
-	read -r s <"$DBG/$1/tdisp_state" 2>/dev/null
-	echo "$s"
-}
-is_bound() { [ "/sys/bus/pci/devices/$1/driver" -ef "$PCIDRV" ]; }
-is_locked() { # locked by $TSM, not accepted, unbound, TDISP CONFIG_LOCKED
-	local d=/sys/bus/pci/devices/$1 h="" a=""
-	read -r h <"$d/tsm/lock"
-	read -r a <"$d/tsm/accept"
-	[ "$h" = "$TSM" ] && [ "$a" = 0 ] && ! is_bound "$1" &&
-		[ "$(tdisp_state "$1")" = CONFIG_LOCKED ]
-}
-is_running() { # locked, accepted, devsec_pci bound, TDISP RUN
-	local d=/sys/bus/pci/devices/$1 h="" a=""
-	read -r h <"$d/tsm/lock"
-	read -r a <"$d/tsm/accept"
-	[ "$h" = "$TSM" ] && [ "$a" = 1 ] && is_bound "$1" &&
-		[ "$(tdisp_state "$1")" = RUN ]
-}
-is_unlocked() { # not locked, not accepted, unbound, TDISP CONFIG_UNLOCKED
-	local d=/sys/bus/pci/devices/$1 h="" a=""
-	read -r h <"$d/tsm/lock"
-	read -r a <"$d/tsm/accept"
-	[ -z "$h" ] && [ "$a" = 0 ] && ! is_bound "$1" &&
-		[ "$(tdisp_state "$1")" = CONFIG_UNLOCKED ]
-}
-state_line() {
-	local d=/sys/bus/pci/devices/$1 drv
-	drv=$(basename "$(readlink "$d/driver")" 2>/dev/null)
-	echo "$1: lock='$(cat "$d/tsm/lock")' accept=$(cat "$d/tsm/accept") driver='$drv'" \
-		"tdisp=$(tdisp_state "$1")"
-}
-
-# Bind devsec_pci through driver_override; its probe defers until accepted.
-override() {
-	printf devsec_pci >"/sys/bus/pci/devices/$1/driver_override"
-	printf '%s' "$1" >/sys/bus/pci/drivers_probe 2>/dev/null
-	return 0
 }
 
 # recover BDF: back to unlocked and unbound after a failed step.
@@ -150,7 +93,8 @@ accept_all() {
 	done
 	t1=${EPOCHREALTIME/./}
 	for b in "${BDFS[@]}"; do
-		is_running "$b" || { bad=$((bad + 1)); [ $bad = 1 ] && out diag "$(state_line "$b")"; }
+		state_is_running "$b" ||
+			{ bad=$((bad + 1)); [ $bad = 1 ] && out diag "$b: $(state_line "$b")"; }
 	done
 	[ $werr = 0 ] && [ $bad = 0 ] ||
 		fail "$label N=$n rep $rep: lock+accept: $werr failed writes, $bad endpoints not running"
@@ -163,7 +107,7 @@ accept_all() {
 	done
 	t1=${EPOCHREALTIME/./}
 	bad=0
-	for b in "${BDFS[@]}"; do is_unlocked "$b" || bad=$((bad + 1)); done
+	for b in "${BDFS[@]}"; do state_is_pristine "$b" || bad=$((bad + 1)); done
 	[ $werr = 0 ] && [ $bad = 0 ] ||
 		fail "$label N=$n rep $rep: unlock: $werr failed writes, $bad endpoints not unlocked"
 	out unlock_all "$label" "$n" "$rep" "$((t1 - t0))"
@@ -184,7 +128,7 @@ accept_each() {
 		t1=${EPOCHREALTIME/./}
 		sum=$((sum + t1 - t0))
 	done
-	for b in "${BDFS[@]}"; do is_running "$b" || bad=$((bad + 1)); done
+	for b in "${BDFS[@]}"; do state_is_running "$b" || bad=$((bad + 1)); done
 	[ $werr = 0 ] && [ $bad = 0 ] ||
 		fail "isolated N=$n rep $rep: lock+accept: $werr failed writes, $bad endpoints not running"
 	out scale isolated "$n" "$rep" "$sum"
@@ -194,15 +138,9 @@ accept_each() {
 		printf '\n' >"/sys/bus/pci/devices/$b/driver_override"
 	done
 	bad=0
-	for b in "${BDFS[@]}"; do is_unlocked "$b" || bad=$((bad + 1)); done
+	for b in "${BDFS[@]}"; do state_is_pristine "$b" || bad=$((bad + 1)); done
 	[ $werr = 0 ] && [ $bad = 0 ] ||
 		fail "isolated N=$n rep $rep: unlock: $werr failed writes, $bad endpoints not unlocked"
-}
-
-pci_probes() {
-	local v=0
-	read -r v <"$PCIDBG/probe_attempts" 2>/dev/null
-	echo "$v"
 }
 
 # series LABEL N REPS [DEFERRING]: REPS rounds of accept_all on N endpoints
@@ -212,14 +150,14 @@ series() {
 	local label=$1 n=$2 reps=$3 defer=${4:-0} r p0=0 p1=0 q0 q1
 	load_bus "$n" || return 1
 	read -r _ p0 <"$BENCH/deferred"
-	q0=$(pci_probes)
+	q0=$(probe_attempts)
 	for r in $(seq "$reps"); do
 		settle "$defer"
 		accept_all "$label" "$n" "$r"
 	done
 	settle "$defer"
 	sleep 0.2
-	q1=$(pci_probes)
+	q1=$(probe_attempts)
 	read -r _ p1 <"$BENCH/deferred"
 	out defer_probes "$label" "$n" "$reps" "$((p1 - p0))"
 	out pci_probes "$label" "$n" "$reps" "$((q1 - q0))"
@@ -232,9 +170,13 @@ series() {
 out start "$(uname -r)" "$(nproc) cpus" "$(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo)"
 out kernel "$(uname -v)"
 
-modprobe devsec_bus && modprobe devsec_tsm && modprobe devsec_pci && find_tsm ||
-	{ fail "cannot load the devsec samples or find a devsec TSM"; out failures "$FAILS"; out done; exit 1; }
-[ -r "$BENCH/hotpath" ] || fail "no $BENCH (CONFIG_SAMPLE_DEVSEC_BENCH off?)"
+if ! { modprobe devsec_bus && modprobe devsec_tsm && modprobe devsec_pci && find_tsm; }; then
+	fail "cannot load the devsec samples or find a devsec TSM"
+	out failures "$FAILS"
+	out "done"
+	exit 1
+fi
+[ -r "$BENCH/hotpath" ] || fail "no $BENCH (CONFIG_DEVSEC_BENCH off?)"
 out tsm "$TSM"
 
 # timed WHAT FILE DATA CHECK: write DATA to FILE, timing only the write
@@ -248,7 +190,7 @@ timed() {
 	t1=${EPOCHREALTIME/./}
 	DT=$((t1 - t0))
 	[ $rc = 0 ] && "$4" "$BDF" && return 0
-	fail "$1: $(state_line "$BDF")"
+	fail "$1: $BDF: $(state_line "$BDF")"
 	recover "$BDF"
 	return 1
 }
@@ -262,11 +204,11 @@ latency() {
 	for i in $(seq "$cycles"); do
 		override "$BDF"
 		settle "$defer"
-		timed "$label cycle $i: lock" "$D/lock" "$TSM" is_locked || continue
+		timed "$label cycle $i: lock" "$D/lock" "$TSM" state_is_locked || continue
 		lk+=("$DT")
-		timed "$label cycle $i: accept" "$D/accept" 1 is_running || continue
+		timed "$label cycle $i: accept" "$D/accept" 1 state_is_running || continue
 		ac+=("$DT")
-		timed "$label cycle $i: unlock" "$D/unlock" "$TSM" is_unlocked || continue
+		timed "$label cycle $i: unlock" "$D/unlock" "$TSM" state_is_pristine || continue
 		ul+=("$DT")
 	done
 	samples "${label}_lock" "${lk[@]}"
@@ -298,7 +240,7 @@ load_bus 1 && latency plain "$CYCLES"
 # drift in the (shared, emulated) machine hits every N alike.
 #
 phase scale
-for pass in $(seq "$PASSES"); do
+for _ in $(seq "$PASSES"); do
 	series scale 1 64
 	series scale 16 4
 	series scale 64 1
@@ -312,21 +254,21 @@ done
 # by now the driver core's deferred-probe timeout (10 s after boot) is over.
 #
 phase deferred
-for pass in $(seq 8); do
+for _ in $(seq 8); do
 	deferring 0
 	series absent 1 8
 	deferring 256
 	out deferred_count "$(grep -c '^devsec_bench_defer' "$DEFERRED")" "$(grep -c . "$DEFERRED")"
 	series deferred256 1 8 256
 done
-for pass in $(seq "$PASSES"); do
+for _ in $(seq "$PASSES"); do
 	deferring 0
 	series absent 64 1
 	deferring 256
 	series deferred256 64 1 256
 done
 load_bus 1
-for pass in $(seq 4); do
+for _ in $(seq 4); do
 	deferring 0
 	latency absent 8
 	deferring 256
@@ -344,4 +286,4 @@ echo "$hp" | grep -qx 'errors 0' || fail "hotpath: wrong answers ($(echo "$hp" |
 rmmod devsec_pci devsec_tsm devsec_bus || fail "rmmod of the samples"
 phase end
 out failures "$FAILS"
-out done
+out "done"

@@ -33,18 +33,21 @@ if [ "${BENCH_PIPELINE:-}" = full ]; then
 	t0=$(date +%s.%N)
 	trc=0
 	"$here/test.sh" >"$CACHE/bench-make-test.log" 2>&1 || trc=$?
-	warm_test="$(since "$t0") s, exit $trc: $(grep -E '^[0-9]+ passed' "$CACHE/bench-make-test.log" | tail -1)"
+	summary=$(grep -E '^[0-9]+ passed' "$CACHE/bench-make-test.log" | tail -1)
+	warm_test="$(since "$t0") s, exit $trc: $summary"
 fi
 
 exec 9>"$CACHE/.lock"
-flock -n 9 || die "another 'make test', 'make run' or 'make bench' is using $CACHE; wait for it (or set COCO_CACHE)"
+flock -n 9 || die "another 'make test', 'make run' or 'make bench' is using $CACHE;" \
+	"wait for it (or set COCO_CACHE)"
 
 "$here/setup.sh"
 if ! command -v gnuplot >/dev/null; then
 	msg "installing gnuplot-nox for the plot"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get install -y -q --no-install-recommends gnuplot-nox >/dev/null 2>&1 ||
-		{ apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends gnuplot-nox >/dev/null; } ||
+	inst=(apt-get install -y -q --no-install-recommends gnuplot-nox)
+	"${inst[@]}" >/dev/null 2>&1 ||
+		{ apt-get update -q >/dev/null && "${inst[@]}" >/dev/null; } ||
 		die "apt-get install gnuplot-nox failed"
 fi
 "$here/fetch-kernel.sh"
@@ -175,7 +178,8 @@ def row(*c):
 
 out = []
 out.append("# coco-accept benchmark results\n")
-out.append(f"Measured {env['date']} by `make bench` on this machine; all numbers from that one run.\n")
+out.append(f"Measured {env['date']} by `make bench` on this machine; "
+           "all numbers from that one run.\n")
 out.append("| | |\n|---|---|")
 out.append(f"| kernel | {env.get('krelease', '?')} `{env.get('kversion', '?')}` (normal flavour) |")
 out.append(f"| toolchain | {env['rustc']}; {env['clang']} |")
@@ -199,17 +203,19 @@ def latrow(key, label):
     if not v:
         problems.append(f"no latency result for {key}")
         return
-    out.append(f"| {label} | {ms(rank(v, 50))} | {ms(rank(v, 95))} | {ms(min(v))} | {ms(max(v))} | {len(v)} |")
+    out.append(f"| {label} | {ms(rank(v, 50))} | {ms(rank(v, 95))} | {ms(min(v))} "
+               f"| {ms(max(v))} | {len(v)} |")
 for s in ("lock", "accept", "unlock"):
     latrow(f"plain_{s}", names[s])
 out.append("")
 
 # Scaling.
 out.append("## Scaling: lock+accept of all N endpoints\n")
-out.append("*All deferred*: devsec_pci is bound to all N endpoints first (driver_override), so all "
-           "wait in the deferred-probe list, then every endpoint is locked and accepted in one timed "
-           "loop. *One at a time*: each endpoint gets driver_override just before its own lock+accept, "
-           "so no other endpoint is deferred meanwhile (sum of the per-endpoint windows).\n")
+out.append("*All deferred*: devsec_pci is bound to all N endpoints first (driver_override), "
+           "so all wait in the deferred-probe list, then every endpoint is locked and accepted "
+           "in one timed loop. *One at a time*: each endpoint gets driver_override just before "
+           "its own lock+accept, so no other endpoint is deferred meanwhile (sum of the "
+           "per-endpoint windows).\n")
 out.append("| N | repetitions | per device, all deferred (ms) | per device, one at a time (ms) | "
            "unlock per device (ms) | devsec_pci probe calls per accepted endpoint, all deferred |")
 out.append("|---|---|---|---|---|---|")
@@ -220,8 +226,8 @@ for n in (1, 16, 64, 256):
         continue
     reps, cnt = pprobes.get(("scale", n), (0, 0))
     pp = f"{cnt / (reps * n):.1f}" if reps else "n/a"
-    out.append(f"| {n} | {len(v)} | {ms(per_dev(scale, 'scale', n))} | {ms(per_dev(scale, 'isolated', n))} | "
-               f"{ms(per_dev(unl, 'scale', n))} | {pp} |")
+    out.append(f"| {n} | {len(v)} | {ms(per_dev(scale, 'scale', n))} "
+               f"| {ms(per_dev(scale, 'isolated', n))} | {ms(per_dev(unl, 'scale', n))} | {pp} |")
 r_scale = ratio(per_dev(scale, "scale", 256), per_dev(scale, "scale", 1))
 r_iso = ratio(per_dev(scale, "isolated", 256), per_dev(scale, "isolated", 1))
 out.append("")
@@ -236,7 +242,8 @@ if deferred:
                f"({deferred[1]} entries in all).\n")
 else:
     problems.append("no deferred-list count")
-out.append("| N | repetitions | per device, none deferred (ms) | per device, 256 deferred (ms) | ratio | probe calls of the 256 per accept |")
+out.append("| N | repetitions | per device, none deferred (ms) | per device, 256 deferred (ms) "
+           "| ratio | probe calls of the 256 per accept |")
 out.append("|---|---|---|---|---|---|")
 r_def = {}
 for n in (1, 64):
@@ -247,7 +254,8 @@ for n in (1, 64):
     r_def[n] = ratio(p, a)
     reps, cnt = probes.get(("deferred256", n), (0, 0))
     per = cnt / (reps * n) if reps else 0
-    out.append(f"| {n} | {len(scale['deferred256'][n])} | {ms(a)} | {ms(p)} | {r_def[n]:.2f} | {per:.0f} |")
+    out.append(f"| {n} | {len(scale['deferred256'][n])} | {ms(a)} | {ms(p)} "
+               f"| {r_def[n]:.2f} | {per:.0f} |")
 out.append("")
 out.append("Single steps, one endpoint, with the 256 deferred devices absent and present "
            "(alternating in chunks of 8 cycles):\n")
@@ -277,28 +285,36 @@ for l in open(f"{work}/hotpath.nm"):
     addr[sym] = int(a_, 16)
 def page(sym):
     return addr[sym] >> 12 if sym in addr else None
-variants = [("rust", "`device_cc_accepted()`, Rust, drivers/base/coco.rs", "device_cc_accepted", "devsec_bench_loop_rust"),
-            ("c", "`devsec_bench_c_accepted()`, C, global, page-aligned", "devsec_bench_c_accepted", "devsec_bench_loop_c"),
-            ("c_near", "`devsec_bench_c_accepted_near()`, C, static, in its loop's page", "devsec_bench_c_accepted_near", "devsec_bench_loop_near")]
+variants = [("rust", "`device_cc_accepted()`, Rust, drivers/base/coco.rs",
+             "device_cc_accepted", "devsec_bench_loop_rust"),
+            ("c", "`devsec_bench_c_accepted()`, C, global, page-aligned",
+             "devsec_bench_c_accepted", "devsec_bench_loop_c"),
+            ("c_near", "`devsec_bench_c_accepted_near()`, C, static, in its loop's page",
+             "devsec_bench_c_accepted_near", "devsec_bench_loop_near")]
 out.append("## Hot path: `device_cc_accepted()` (Rust) against a C baseline\n")
 r_hot = None
 pc = {v[0]: [t / calls for t in rounds(v[0])] for v in variants} if calls else {}
 if calls and all(pc.get(v[0]) for v in variants) and herr == 0:
     r_hot = min(pc["rust"]) / min(pc["c"])
-    out.append(f"{calls:,} calls per round, {len(pc['rust'])} rounds alternating the variants, on the same "
-               f"accepted platform device, preemption model `{preempt}` with preemption disabled around each "
-               f"loop; every variant answered correctly for an accepted and a not-accepted device and "
-               f"counted {calls:,} hits per round. The loops are identical but for the callee.\n")
+    out.append(f"{calls:,} calls per round, {len(pc['rust'])} rounds alternating the variants, "
+               f"on the same accepted platform device, preemption model `{preempt}` with "
+               f"preemption disabled around each loop; every variant answered correctly for an "
+               f"accepted and a not-accepted device and counted {calls:,} hits per round. The "
+               f"loops are identical but for the callee.\n")
     out.append("| callee | ns/call (min) | ns/call (median) | instructions | call crosses a page |")
     out.append("|---|---|---|---|---|")
     for key, txt, sym, loop in variants:
         v = pc[key]
-        cross = "?" if page(sym) is None or page(loop) is None else ("yes" if page(sym) != page(loop) else "no")
+        if page(sym) is None or page(loop) is None:
+            cross = "?"
+        else:
+            cross = "yes" if page(sym) != page(loop) else "no"
         out.append(f"| {txt} | {min(v):.2f} | {st.median(v):.2f} | {len(insns(sym))} | {cross} |")
     out.append(f"| **ratio Rust / C** (global, page-aligned) | **{r_hot:.3f}** | "
                f"{st.median(pc['rust']) / st.median(pc['c']):.3f} | | |")
-    out.append(f"| ratio Rust / C near (static, same page) | {min(pc['rust']) / min(pc['c_near']):.3f} | "
-               f"{st.median(pc['rust']) / st.median(pc['c_near']):.3f} | | |")
+    out.append(f"| ratio Rust / C near (static, same page) "
+               f"| {min(pc['rust']) / min(pc['c_near']):.3f} "
+               f"| {st.median(pc['rust']) / st.median(pc['c_near']):.3f} | | |")
 else:
     problems.append(f"hot path incomplete or wrong (errors={herr})")
 out.append("")
@@ -380,7 +396,8 @@ set xrange [0.7:370]
 set yrange [0:*]
 set key outside below vertical
 set grid
-plot "$work/plot.dat" index 0 with linespoints lw 2 pt 7 title "all N endpoints deferred, then accepted", \
+plot "$work/plot.dat" index 0 with linespoints lw 2 pt 7 \
+	title "all N endpoints deferred, then accepted", \
      "" index 1 with linespoints lw 2 pt 9 title "one endpoint at a time (nothing else deferred)", \
      "" index 3 with points pt 5 ps 1.5 title "all deferred, plus 256 unrelated deferred devices", \
      "" index 2 with points pt 4 ps 1.5 title "same points without them"
@@ -394,5 +411,6 @@ if [ $vmrc = 0 ] && [ $prc = 0 ]; then
 	msg "wrote $outdir/results.md and $outdir/per-device.png; make bench took $total s"
 	exit 0
 fi
-[ $vmrc = 0 ] || echo "error: the benchmark VM run failed (see $out/console.log, $out/guest.log)" >&2
+[ $vmrc = 0 ] ||
+	echo "error: the benchmark VM run failed (see $out/console.log, $out/guest.log)" >&2
 die "make bench failed; results kept in $work, bench/ not updated"

@@ -4,20 +4,26 @@
 # demo.sh: the confidential device acceptance life cycle, narrated (make run).
 # Runs in the guest; every value shown is read back from the kernel.
 
-BDF=10000:01:00.0
-D=/sys/bus/pci/devices/$BDF
-DBG=/sys/kernel/debug/devsec_bus/$BDF
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+D=$(dev)
+F=$DBG/$BDF/fault
 fail=0
 
 say() { printf '\n%s\n' "$*"; }
 more() { printf '%s\n' "$*"; }
 show() { printf '    %-44s %s\n' "$1" "$2"; }
 state() {
-	show "TDISP state of the device (debugfs):" "$(cat "$DBG/tdisp_state" 2>/dev/null)"
-	show "tsm/lock (TSM holding the lock):" "'$(cat "$D/tsm/lock" 2>/dev/null)'"
-	show "tsm/accept (device_cc_accepted()):" "$(cat "$D/tsm/accept" 2>/dev/null)"
-	show "driver bound:" \
-		"$(basename "$(readlink "$D/driver" 2>/dev/null)" 2>/dev/null || echo none)"
+	local drv
+	drv=$(driver_of)
+	show "TDISP state of the device (debugfs):" "$(tdisp_state)"
+	show "tsm/lock (TSM holding the lock):" "'$(holder)'"
+	show "tsm/accept (device_cc_accepted()):" "$(accepted)"
+	show "driver bound:" "${drv:-none}"
+}
+# The accept was refused: not accepted, no driver.
+refused() { ! has_driver && [ "$(accepted)" = 0 ]; }
+deferred() {
+	! has_driver && grep "^$BDF" "$DEFERRED" | grep -q 'TEE acceptance pending'
 }
 # run CMD...: show a shell command and what the kernel answered.
 run() {
@@ -47,16 +53,13 @@ EOF
 
 say "1. Load the emulated bus: an endpoint with DEVCAP.TEE, a BAR, DOE and IDE."
 run modprobe devsec_bus || fail=1
-show "device:" "$BDF vendor $(cat $D/vendor 2>/dev/null) device $(cat $D/device 2>/dev/null)"
-show "BAR0:" "$(head -1 $D/resource 2>/dev/null)"
+show "device:" "$BDF vendor $(rd "$D/vendor") device $(rd "$D/device")"
+show "BAR0:" "$(rd "$D/resource")"
 
 say "2. Load the devsec TSM (the guest's TEE Security Manager) and the driver."
 run modprobe devsec_tsm || fail=1
 run modprobe devsec_pci || fail=1
-TSM=
-for t in /sys/class/tsm/tsm*; do
-	[ "$(cat "$t/pci_mode" 2>/dev/null)" = devsec ] && TSM=${t##*/}
-done
+find_tsm
 show "TSM in devsec mode:" "${TSM:-none} (/sys/class/tsm/$TSM/pci_mode)"
 
 say "3. Bind the driver. Its probe calls cc_probe() first: the device is not"
@@ -66,15 +69,13 @@ run "echo $BDF > /sys/bus/pci/drivers_probe"
 show "/sys/kernel/debug/devices_deferred:" \
 	"$(grep "^$BDF" /sys/kernel/debug/devices_deferred | tr '\t' ' ')"
 state
-expect "no driver bound, reason 'TEE acceptance pending'" \
-	sh -c "[ ! -e $D/driver ] &&
-		grep -q 'TEE acceptance pending' /sys/kernel/debug/devices_deferred"
+expect "no driver bound, reason 'TEE acceptance pending'" deferred
 
 say "4. Lock the device through the TSM: TDISP LOCK_INTERFACE over DOE."
 more "   Its configuration is now frozen; the device returns a start nonce."
 run "echo $TSM > $D/tsm/lock" || fail=1
 state
-expect "TDISP CONFIG_LOCKED, not accepted" sh -c "[ \"\$(cat $DBG/tdisp_state)\" = CONFIG_LOCKED ]"
+expect "TDISP CONFIG_LOCKED, not accepted" state_is_locked
 
 say "5. Accept: the TSM fetches the interface report, checks every MMIO range"
 more "   against the BARs, sends START_INTERFACE with the nonce and confirms RUN;"
@@ -84,9 +85,8 @@ run "echo 1 > $D/tsm/accept" || fail=1
 t1=${EPOCHREALTIME/./}
 state
 show "from the accept write to driver bound:" "$(((t1 - t0) / 1000)) ms"
-expect "driver bound without further action, TDISP RUN" \
-	sh -c "[ -e $D/driver ] && [ \"\$(cat $DBG/tdisp_state)\" = RUN ]"
-dmesg | grep -E "devsec_pci: $BDF|$BDF.*accepted" | tail -2 | sed 's/^/    kernel: /'
+expect "driver bound without further action, TDISP RUN" state_is_running
+dmesg | grep -E "devsec_pci $BDF: |$BDF.*accepted" | tail -2 | sed 's/^/    kernel: /'
 
 say "6. A second accept changes nothing; nonsense is refused with an error."
 run "echo 1 > $D/tsm/accept"
@@ -97,19 +97,16 @@ state
 say "7. Unlock: the driver is unbound, device_cc_reject() runs, TDISP STOP."
 run "echo $TSM > $D/tsm/unlock" || fail=1
 state
-expect "unbound, not accepted, TDISP CONFIG_UNLOCKED" \
-	sh -c "[ ! -e $D/driver ] && [ \"\$(cat $D/tsm/accept)\" = 0 ] &&
-		[ \"\$(cat $DBG/tdisp_state)\" = CONFIG_UNLOCKED ]"
+expect "unbound, not accepted, TDISP CONFIG_UNLOCKED" state_is_pristine
 
 say "8. A device that lies: its interface report does not match its BAR."
 run "echo $TSM > $D/tsm/lock"
-run "echo report_range > $DBG/fault"
+run "echo report_range > $F"
 run "echo 1 > $D/tsm/accept"
 dmesg | grep -iE "report|BAR" | tail -1 | sed 's/^/    kernel: /'
 state
-expect "accept refused, device not accepted, no driver" \
-	sh -c "[ ! -e $D/driver ] && [ \"\$(cat $D/tsm/accept)\" = 0 ]"
-run "echo none > $DBG/fault"
+expect "accept refused, device not accepted, no driver" refused
+run "echo none > $F"
 run "echo $TSM > $D/tsm/unlock"
 
 if [ $fail = 0 ]; then

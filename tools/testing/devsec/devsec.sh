@@ -3,17 +3,23 @@
 #
 # devsec.sh: guest test suite for confidential device acceptance.
 #
-# Runs inside the test VM as root and prints one KTAP document.  It drives
-# the sysfs ABI of the PCI TSM devsec path (tsm/lock, tsm/accept,
-# tsm/unlock) on the endpoints of the devsec_bus sample, through the
-# devsec_tsm sample, with the devsec_pci driver waiting in cc_probe().
+# Runs inside the test VM as root and prints one KTAP document, streamed
+# (the plan comes last).  It drives the sysfs ABI of the PCI TSM devsec
+# path (tsm/lock, tsm/accept, tsm/unlock) on the endpoints of the
+# devsec_bus sample, through the devsec_tsm sample, with the devsec_pci
+# driver waiting in cc_probe(); the sysfs and state helpers are in lib.sh.
 # Every case checks both the result (errno text, driver binding, TDISP
 # state) and that a failed operation changed nothing.
 
 set -u
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+# KTAP, streamed: the version line first, each result as it happens, the
+# plan at the end (KTAP allows a trailing plan).  A guest that dies or hangs
+# half-way still leaves every result up to that point; the missing plan
+# tells the host that the suite did not finish.
+echo "KTAP version 1"
 N=0
-OUT=()
 # Wall time per test point (since the previous one), for the slowest-points
 # diagnostic at the end: it shows where a slow run spends its time.
 T_LAST=${EPOCHREALTIME/./}
@@ -23,19 +29,28 @@ took() {
 	TIMES+=("$(((now - T_LAST) / 1000)) $1")
 	T_LAST=$now
 }
-ok() { took "$1"; OUT+=("ok $((++N)) $1${2:+ # $2}"); }
+ok() { took "$1"; echo "ok $((++N)) $1${2:+ # $2}"; }
 not_ok() {
 	took "$1"
-	OUT+=("not ok $((++N)) $1")
-	[ -n "${2:-}" ] && OUT+=("# $2")
+	echo "not ok $((++N)) $1"
+	[ -n "${2:-}" ] && echo "# $2"
 	return 0
 }
-skip() { took "$1"; OUT+=("ok $((++N)) $1 # SKIP $2"); }
-diag() { OUT+=("# $*"); }
+skip() { took "$1"; echo "ok $((++N)) $1 # SKIP $2"; }
+diag() { echo "# $*"; }
 # result NAME COND_STATUS [DIAG]: a test point from a status.
 result() { if [ "$2" = 0 ]; then ok "$1"; else not_ok "$1" "${3:-}"; fi; }
+# ktap_end: the slowest test points as diagnostics, then the plan.
+ktap_end() {
+	local ms name
+	diag "slowest test points (ms, including set-up since the previous point):"
+	# (no process substitution: the initramfs has no /dev/fd)
+	while read -r ms name; do
+		diag "  $ms $name"
+	done <<<"$(printf '%s\n' "${TIMES[@]}" | sort -rn | head -n 12)"
+	echo "1..$N"
+}
 
-BDF=10000:01:00.0
 # The debug flavour (KASAN, lockdep, kmemleak) runs every case, but with
 # fewer repetitions of the same code paths, which cost ~10x more under KASAN:
 # MANY endpoints in the scale cases (the 256-endpoint enumeration and the
@@ -50,27 +65,7 @@ MANY=64 LAT_CYCLES=11 RACE_SECS=10
 case $FLAVOUR in debug | kcsan) MANY=8 LAT_CYCLES=5 RACE_SECS=5 ;; esac
 # last_bdf N: the BDF of endpoint N-1 (slot i % 32, function i / 32).
 last_bdf() { printf '10000:01:%02x.%x' $((($1 - 1) % 32)) $((($1 - 1) / 32)); }
-DBG=/sys/kernel/debug/devsec_bus
-DEFERRED=/sys/kernel/debug/devices_deferred
-TSM=
-OTHER_TSM=
 
-dev() { echo "/sys/bus/pci/devices/${1:-$BDF}"; }
-
-# wr FILE DATA: write DATA with one write(2); WERR is "" on success, else the
-# strerror text.  printf is a bash builtin, so the errno is the kernel's.
-# No command substitution: forks and execs dominate the suite's run time
-# under KASAN, so the state helpers below use builtins only.
-WERRF=/tmp/devsec.werr
-wr() {
-	if { printf '%b' "$2" >"$1"; } 2>"$WERRF"; then
-		WERR=""
-		return 0
-	fi
-	read -r WERR <"$WERRF"
-	WERR=${WERR##*: }
-	return 1
-}
 # expect_err NAME ERRTEXT FILE DATA [CHECK...]: the write must fail with
 # ERRTEXT and CHECK (a command, default state_is_pristine) must hold after.
 expect_err() {
@@ -87,70 +82,8 @@ expect_err() {
 	fi
 }
 
-# rd FILE: print the first line of FILE; false if it cannot be read.
-rd() {
-	local v=
-	read -r v 2>/dev/null <"$1" || [ -n "$v" ] || return 1
-	echo "$v"
-}
-tdisp_state() { rd "$DBG/${1:-$BDF}/tdisp_state" || echo "?"; }
-accepted() { rd "/sys/bus/pci/devices/${1:-$BDF}/tsm/accept"; }
-holder() { rd "/sys/bus/pci/devices/${1:-$BDF}/tsm/lock"; }
-driver_of() {
-	local d
-	for d in /sys/bus/pci/drivers/*; do
-		[ -e "$d/${1:-$BDF}" ] && { echo "${d##*/}"; return 0; }
-	done
-}
-bound() { [ -e "/sys/bus/pci/drivers/devsec_pci/${1:-$BDF}" ]; }
-state_line() {
-	local b=${1:-}
-	echo "lock='$(holder "$b")' accept=$(accepted "$b") driver='$(driver_of "$b")'" \
-		"tdisp=$(tdisp_state "$b")"
-}
-# Unlocked, not accepted, no driver, TDISP CONFIG_UNLOCKED.
-state_is_pristine() {
-	[ -z "$(holder "${1:-}")" ] && [ "$(accepted "${1:-}")" = 0 ] &&
-		[ -z "$(driver_of "${1:-}")" ] && [ "$(tdisp_state "${1:-}")" = CONFIG_UNLOCKED ]
-}
-# Locked by $TSM, not accepted, no driver, TDISP CONFIG_LOCKED.
-state_is_locked() {
-	[ "$(holder "${1:-}")" = "$TSM" ] && [ "$(accepted "${1:-}")" = 0 ] &&
-		[ -z "$(driver_of "${1:-}")" ] && [ "$(tdisp_state "${1:-}")" = CONFIG_LOCKED ]
-}
-# Locked, accepted, devsec_pci bound, TDISP RUN.
-state_is_running() {
-	[ "$(holder "${1:-}")" = "$TSM" ] && [ "$(accepted "${1:-}")" = 1 ] &&
-		bound "${1:-}" && [ "$(tdisp_state "${1:-}")" = RUN ]
-}
-
-find_tsm() {
-	TSM= OTHER_TSM=
-	local t
-	for t in /sys/class/tsm/tsm*; do
-		[ -r "$t/pci_mode" ] || continue
-		if [ "$(cat "$t/pci_mode")" = devsec ]; then
-			if [ -z "$TSM" ]; then TSM=${t##*/}; else OTHER_TSM=${t##*/}; fi
-		fi
-	done
-	[ -n "$TSM" ]
-}
-
-# Bind devsec_pci through driver_override; it defers until accepted.
-override() {
-	echo devsec_pci >"$(dev "${1:-}")/driver_override"
-	echo "${1:-$BDF}" >/sys/bus/pci/drivers_probe 2>/dev/null
-	return 0
-}
-lock() { wr "$(dev "${1:-}")/tsm/lock" "$TSM"; }
-accept() { wr "$(dev "${1:-}")/tsm/accept" 1; }
-unlock() { wr "$(dev "${1:-}")/tsm/unlock" "$TSM"; }
-fault() { echo "$2" >"$DBG/$1/fault"; }
-# Probe calls of devsec_pci, deferred ones included (Rust module parameters
-# are not exposed in sysfs, so the driver publishes the counter in debugfs).
-probe_attempts() { rd /sys/kernel/debug/devsec_pci/probe_attempts || echo -1; }
-# Lines "devsec_pci: <bdf> accepted, BAR0 mapped, running" in the kernel log.
-running_msgs() { dmesg | grep -c "devsec_pci: ${1:-$BDF} accepted, BAR0 mapped, running"; }
+# Lines "devsec_pci <bdf>: accepted, BAR0 mapped, running" in the kernel log.
+running_msgs() { dmesg | grep -c "devsec_pci ${1:-$BDF}: accepted, BAR0 mapped, running"; }
 
 # Return a device to unlocked/unaccepted/unbound whatever happened.
 reset_dev() {
@@ -190,9 +123,7 @@ cycle() { # one full life cycle on $1, each step verified
 have_module() { grep -q "/$1\.ko" "/lib/modules/$(uname -r)/modules.dep" 2>/dev/null; }
 if ! have_module devsec_bus; then
 	skip devsec_samples "devsec samples not built (CONFIG_SAMPLES_DEVSEC)"
-	echo "KTAP version 1"
-	echo "1..$N"
-	printf '%s\n' "${OUT[@]}"
+	ktap_end
 	exit 0
 fi
 
@@ -450,9 +381,7 @@ result bus_no_doe_errors "$([ $? != 0 ]; echo $?)"
 
 if ! have_module devsec_tsm || ! have_module devsec_pci; then
 	skip devsec_acceptance "devsec_tsm or devsec_pci not built"
-	echo "KTAP version 1"
-	echo "1..$N"
-	printf '%s\n' "${OUT[@]}"
+	ktap_end
 	exit 0
 fi
 
@@ -819,12 +748,4 @@ if [ -w /sys/kernel/debug/kmemleak ]; then
 	result kmemleak_clean "$([ "$leaks" = 0 ]; echo $?)" "$leaks unreferenced objects"
 fi
 
-diag "slowest test points (ms, including set-up since the previous point):"
-# (no process substitution: the initramfs has no /dev/fd)
-while read -r ms name; do
-	diag "  $ms $name"
-done <<<"$(printf '%s\n' "${TIMES[@]}" | sort -rn | head -n 12)"
-
-echo "KTAP version 1"
-echo "1..$N"
-printf '%s\n' "${OUT[@]}"
+ktap_end

@@ -4,9 +4,12 @@
 
 The guest log holds the guest test script's KTAP document and a dmesg dump
 with the boot-time KUnit KTAP.  Every top-level KTAP document is parsed
-recursively; leaf test cases are counted.  The run fails (exit 1) when a
-case failed, when a plan does not match the results seen (a guest that died
-half-way must not pass), or when there were no tests at all.
+recursively; leaf test cases are counted.  The plan may come before the
+results or after them (the guest suite streams its results and prints the
+plan last).  The run fails (exit 1) when a case failed, when a plan does
+not match the results seen or is missing (a guest that died or hung
+half-way must not pass; the results it printed are still shown), or when
+there were no tests at all.
 
 Arguments: PATH or PREFIX=PATH (the prefix, e.g. the build flavour, is put
 before every case name).  Output: one line per case, then
@@ -26,6 +29,8 @@ class Doc:
     def __init__(self, indent):
         self.indent = indent
         self.plan = None
+        self.trailing = False  # the plan came after the results
+        self.late = 0          # results after a trailing plan
         self.results = []      # (ok, num, name, directive, child Doc or None)
         self.pending = None    # subtest document opened before its result line
 
@@ -72,11 +77,15 @@ def parse_lines(lines):
             else:
                 continue
         m = PLAN.match(body)
-        if m and doc.plan is None and not doc.results:
-            doc.plan = int(m.group(1))
+        if m:
+            if doc.plan is None:
+                doc.plan = int(m.group(1))
+                doc.trailing = bool(doc.results)
             continue
         m = RESULT.match(body)
         if m:
+            if doc.trailing:
+                doc.late += 1
             child, doc.pending = doc.pending, None
             doc.results.append((m.group(1) == "ok", int(m.group(2)),
                                 m.group(3).strip(), (m.group(4) or "").strip(), child))
@@ -84,8 +93,19 @@ def parse_lines(lines):
 
 
 def walk(doc, prefix, cases, problems):
-    if doc.plan is not None and doc.plan != len(doc.results):
-        problems.append(f"{prefix or 'top'}: plan 1..{doc.plan} but {len(doc.results)} results")
+    where = prefix or "top"
+    if doc.plan is None:
+        if doc.results:
+            ok, num, name = doc.results[-1][:3]
+            last = f"{'ok' if ok else 'not ok'} {num} {name}"
+            problems.append(f"{where}: no plan, the output ends after {len(doc.results)}"
+                            f" results at '{last}' (died, hung or timed out)")
+        else:
+            problems.append(f"{where}: KTAP version line but no plan and no results")
+    elif doc.plan != len(doc.results):
+        problems.append(f"{where}: plan 1..{doc.plan} but {len(doc.results)} results")
+    if doc.late:
+        problems.append(f"{where}: {doc.late} results after the trailing plan")
     for ok, num, name, directive, child in doc.results:
         full = f"{prefix}.{name}" if prefix else name
         skip = directive.upper().startswith("SKIP")

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # mkinitramfs.sh FLAVOUR: pack the guest userspace for one build flavour:
-# static busybox and bash, our /init and guest scripts, and the flavour's
-# modules with depmod's indexes so that modprobe works in the guest.
+# static busybox and bash, our /init, the guest scripts with lib.sh, and the
+# flavour's modules with depmod's indexes so that modprobe works in the guest.
 
 . "$(dirname "$0")/common.sh"
 
@@ -22,12 +22,9 @@ cp /bin/busybox "$stage/bin/busybox"
 cp "$(command -v bash-static || echo /bin/bash-static)" "$stage/bin/bash"
 ln -s bash "$stage/bin/sh.bash"
 install -m 0755 "$here/init" "$stage/init"
-for f in "$here"/*.sh; do
-	case $(basename "$f") in
-	common.sh | setup.sh | fetch-kernel.sh | build.sh | mkinitramfs.sh | run-vm.sh | bench.sh) ;;
-	*) install -m 0755 "$f" "$stage/devsec/" ;;
-	esac
-done
+# The guest scripts (/init runs one of them) and the helpers they source.
+install -m 0755 "$here"/{devsec,demo,bench-guest}.sh "$stage/devsec/"
+install -m 0644 "$here/lib.sh" "$stage/devsec/"
 cp -a "$out/modroot/lib/modules" "$stage/lib/"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n' >"$stage/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$stage/etc/group"

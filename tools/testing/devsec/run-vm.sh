@@ -7,7 +7,11 @@
 # Writes $BUILD/FLAVOUR/console.log (serial 0: kernel console) and
 # $BUILD/FLAVOUR/guest.log (serial 1: guest output, then a dmesg dump).
 # Fails on timeout, on a guest that did not finish, and on any kernel splat
-# in either log, printing the last 60 lines of the console log.
+# in either log, printing the last 60 lines of the console log and writing
+# the reason to $BUILD/FLAVOUR/vm-failure (test.sh puts it on the failed
+# point).  guest.log keeps whatever the guest printed before it stopped: the
+# test suite streams its KTAP results, so a guest that hangs or dies still
+# shows every result up to that point, and ktap.py flags the missing plan.
 
 . "$(dirname "$0")/common.sh"
 
@@ -23,6 +27,7 @@ command -v qemu-system-x86_64 >/dev/null ||
 [ -f "$out/arch/x86/boot/bzImage" ] || die "no kernel for '$flavour'; build first"
 [ -f "$out/initramfs.cpio" ] || die "no initramfs for '$flavour'"
 
+# shellcheck disable=SC2054 # one QEMU option value, commas included
 accel=(-accel tcg,thread=multi)
 [ "${COCO_KVM:-0}" = 1 ] && [ -w /dev/kvm ] && accel=(-accel kvm -cpu host)
 mem=1G
@@ -31,7 +36,7 @@ append="console=ttyS0 panic=-1 oops=panic log_buf_len=8M coco.mode=$mode coco.fl
 case $mode in run | bench) append+=" kunit.enable=0 quiet" ;; esac
 [ -n "${COCO_APPEND:-}" ] && append+=" $COCO_APPEND"
 
-rm -f "$con" "$guest"
+rm -f "$con" "$guest" "$out/vm-failure"
 start=$(date +%s.%N)
 rc=0
 timeout --foreground -k 5 "$tmo" qemu-system-x86_64 "${accel[@]}" \
@@ -44,6 +49,7 @@ secs=$(echo "$(date +%s.%N) - $start" | bc)
 printf '%s\n' "$secs" >"$out/vm-seconds"
 
 fail() {
+	echo "$1" >"$out/vm-failure"
 	echo "---- last 60 lines of $con ----" >&2
 	tail -n 60 "$con" >&2 || true
 	echo "----" >&2
@@ -70,9 +76,9 @@ if grep -aEn "$splat" "$con" "$guest" | grep -av 'coco-guest:' >"$out/splats.txt
 fi
 grep -aq '^coco-guest: done' "$guest" 2>/dev/null ||
 	fail "the guest did not finish (crash, panic or lost output)"
-# The suite prints its KTAP document at its very end: a suite that died
-# half-way leaves none, and the boot-time KUnit results alone must not pass.
+# The suite prints its KTAP plan last: a suite that died half-way has none,
+# and the boot-time KUnit results alone must not pass.
 if [ "$mode" = test ]; then
-	sed -n '/^coco-guest: dmesg begin/q;p' "$guest" | grep -aq '^KTAP version 1' ||
-		fail "the guest suite printed no KTAP document (it died before its summary)"
+	sed -n '/^coco-guest: dmesg begin/q;p' "$guest" | grep -aqE '^1\.\.[0-9]+' ||
+		fail "the guest suite did not finish (no KTAP plan after its results)"
 fi

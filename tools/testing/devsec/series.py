@@ -75,7 +75,7 @@ without an SPDM secure session (no keys, no certificates).""",
      """Exercise the life cycle, every bad input of the sysfs interface, the
 fault injection of the sample, module load orders, permissions,
 concurrency and scale from inside a guest, reporting KTAP.""",
-     [], ["tools/testing/devsec/devsec.sh"]),
+     [], ["tools/testing/devsec/devsec.sh", "tools/testing/devsec/lib.sh"]),
     ("docs: driver-api: document confidential device acceptance",
      """Explain what acceptance is and why it only happens with no driver
 bound, define the terms once, and document the C and Rust API, the locking
@@ -83,8 +83,10 @@ rules, the sysfs interface and the sample; add a MAINTAINERS entry.""",
      ["docs-*"], ["Documentation/driver-api/*"]),
 ]
 
-# Overlay files that are workbench tooling, not kernel changes.
-NOT_UPSTREAM = ["tools/testing/devsec/*"]
+# Overlay files and patches that are workbench tooling, not kernel changes:
+# the test scripts, and the benchmark helpers with the patch that builds
+# them into the bench kernel.
+NOT_UPSTREAM = ["tools/testing/devsec/*", "tools-testing-devsec-*"]
 
 
 def run(cmd, cwd, **kw):
@@ -142,7 +144,8 @@ def main():
             subject = subject.removeprefix("Subject:").strip()
         git(repo, "commit", "-q", "-s", "-m", subject + "\n\n" + body.strip())
 
-    left_p = [p for p in series if p not in used_p]
+    left_p = [p for p in series if p not in used_p
+              and not any(fnmatch.fnmatch(p, g) for g in NOT_UPSTREAM)]
     left_f = [f for f in files if f not in used_f
               and not any(fnmatch.fnmatch(f, g) for g in NOT_UPSTREAM)]
     if left_p or left_f:

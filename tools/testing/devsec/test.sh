@@ -63,6 +63,8 @@ guest() {
 	local f=$1 tmo=300 prio=(nice -n 5)
 	case $f in debug | kcsan) tmo=1200 prio=() ;; esac
 	step "vm_${f}_clean" "${prio[@]}" "$here/run-vm.sh" "$f" test "$tmo"
+	# Why it failed (timeout, splat, ...), and the results it got to.
+	cp "$BUILD/$f/vm-failure" "$res/steps/vm_${f}_clean.why" 2>/dev/null
 	cp "$BUILD/$f/guest.log" "$res/$f.log" 2>/dev/null
 	if [ "$f" = normal ]; then
 		nice -n 10 "$here/check.sh" >"$res/check.ktap"
@@ -112,6 +114,8 @@ wait "${jobs_bg[@]}"
 		i=$((i + 1))
 		if [ "$(cat "$res/steps/$s" 2>/dev/null)" = 0 ]; then
 			echo "ok $i $s"
+		elif [ -s "$res/steps/$s.why" ]; then
+			echo "not ok $i $s # $(head -n1 "$res/steps/$s.why")"
 		else
 			echo "not ok $i $s"
 		fi

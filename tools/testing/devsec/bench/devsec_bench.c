@@ -12,6 +12,10 @@
  *           deferred-probe list while acceptance is measured; 0 removes
  *           them.  Reading returns the current number of devices and
  *           the number of probe calls their driver has had so far.
+ *
+ * Test tooling of the coco-accept overlay, not part of the upstream series:
+ * patches/tools-testing-devsec-bench-hook.patch builds it into the kernel
+ * (CONFIG_DEVSEC_BENCH, set in configs/base.config).
  */
 
 #include <linux/atomic.h>
@@ -26,7 +30,7 @@
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 
-#include "../../drivers/base/base.h"
+#include "base.h"	/* struct device_private, for the C baseline */
 
 #define BENCH_CALLS	10000000UL
 #define BENCH_ROUNDS	11
