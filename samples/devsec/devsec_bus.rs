@@ -32,7 +32,8 @@
 //! - `tdisp_state` (read): `CONFIG_UNLOCKED`, `CONFIG_LOCKED`, `RUN` or `ERROR`.
 //! - `fault` (write one word): `error` (go to ERROR now), `report_range` (report range off by a
 //!   page), `report_count` (a range missing), `report_truncated` (report cut short),
-//!   `bad_nonce` (the next START in CONFIG_LOCKED fails with INVALID_NONCE), `doe_busy`
+//!   `bad_nonce` (the next START in CONFIG_LOCKED fails with INVALID_NONCE),
+//!   `error_after_start` (the next successful START is followed at once by ERROR), `doe_busy`
 //!   (mailbox BUSY; each request fails until `none`), `doe_timeout` (requests are accepted but
 //!   never answered), `none` (clear all). Read: the active faults, or `none`.
 //! - `remove` (write `1`): surprise removal; the function stops answering configuration
@@ -361,6 +362,7 @@ impl Doe {
 #[derive(Clone, Copy, Default)]
 struct Faults {
     bad_nonce: bool,
+    error_after_start: bool,
     doe_busy: bool,
     doe_timeout: bool,
 }
@@ -589,9 +591,22 @@ impl Endpoint {
                         }
                     }
                 };
+                let is_start = matches!(
+                    tdisp::decode_request(payload),
+                    Ok((_, tdisp::Request::StartInterface { .. }))
+                );
                 let n = self
                     .responder
                     .handle(payload, &mut self.doe.rbuf[8..], &mut rng);
+                // With `error_after_start` armed, a START that succeeded is followed at once
+                // by an error of the interface (RUN -> ERROR); the fault is then spent.
+                if is_start
+                    && self.faults.error_after_start
+                    && self.responder.state() == tdisp::State::Run
+                {
+                    self.responder.force_error();
+                    self.faults.error_after_start = false;
+                }
                 n != 0 && self.doe.respond(tdisp::DOE_TYPE_CMA, n)
             }
             _ => false,
@@ -771,11 +786,12 @@ fn state_show(files: &EndpointFiles, f: &mut fmt::Formatter<'_>) -> fmt::Result 
 }
 
 /// Fault names accepted by the `fault` file, in the order they are listed.
-const FAULT_NAMES: [&str; 6] = [
+const FAULT_NAMES: [&str; 7] = [
     "report_range",
     "report_count",
     "report_truncated",
     "bad_nonce",
+    "error_after_start",
     "doe_busy",
     "doe_timeout",
 ];
@@ -790,6 +806,7 @@ fn fault_show(files: &EndpointFiles, f: &mut fmt::Formatter<'_>) -> fmt::Result 
         corruption == tdisp::ReportCorruption::RangeCount,
         corruption == tdisp::ReportCorruption::Truncated,
         faults.bad_nonce,
+        faults.error_after_start,
         faults.doe_busy,
         faults.doe_timeout,
     ];
@@ -817,6 +834,7 @@ fn fault_store(files: &EndpointFiles, reader: &mut UserSliceReader) -> Result {
             .responder
             .set_report_corruption(tdisp::ReportCorruption::Truncated),
         "bad_nonce" => ep.faults.bad_nonce = true,
+        "error_after_start" => ep.faults.error_after_start = true,
         "doe_busy" => {
             ep.faults.doe_busy = true;
             ep.doe.busy = true;

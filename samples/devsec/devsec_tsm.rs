@@ -346,6 +346,17 @@ impl<'a> Session<'a> {
         err.errno()
     }
 
+    /// LOCK_INTERFACE with this TSM's parameters; returns the start nonce.
+    fn lock_interface(&mut self) -> Result<Nonce> {
+        let params = LockParams {
+            flags: lock_flags::NO_FW_UPDATE,
+            default_stream_id: 0,
+            mmio_reporting_offset: MMIO_REPORTING_OFFSET,
+            bind_p2p_address_mask: 0,
+        };
+        self.step(&Request::LockInterface(params), Requester::parse_lock)
+    }
+
     /// Checks that the device speaks TDISP 1.0 and supports what this TSM uses.
     fn check_device(&mut self) -> Result {
         self.step(&Request::GetVersion, Requester::parse_version)?;
@@ -443,14 +454,7 @@ impl DevsecTsm {
         let requester = Self::requester(pdev);
         let mut session = Session::open(pdev, requester)?;
         session.check_device()?;
-
-        let params = LockParams {
-            flags: lock_flags::NO_FW_UPDATE,
-            default_stream_id: 0,
-            mmio_reporting_offset: MMIO_REPORTING_OFFSET,
-            bind_p2p_address_mask: 0,
-        };
-        let nonce = session.step(&Request::LockInterface(params), Requester::parse_lock)?;
+        let nonce = session.lock_interface()?;
 
         dev_info!(
             pdev,
@@ -458,6 +462,31 @@ impl DevsecTsm {
             requester.function_id()
         );
         Ok(Locked { requester, nonce })
+    }
+
+    /// Validates the report, starts the interface and checks that it runs.
+    ///
+    /// Returns whether START_INTERFACE succeeded along with the result.
+    fn start(session: &mut Session<'_>, nonce: &Nonce) -> (bool, Result<usize>) {
+        let ranges = match session.verify_report() {
+            Ok(ranges) => ranges,
+            Err(e) => return (false, Err(e)),
+        };
+
+        let start = Request::StartInterface { nonce: *nonce };
+        if let Err(e) = session.step(&start, Requester::parse_start) {
+            return (false, Err(e));
+        }
+
+        let msg = MessageType::GetDeviceInterfaceState;
+        let state = match session.step(&Request::GetDeviceInterfaceState, Requester::parse_state) {
+            Ok(state) => state,
+            Err(e) => return (true, Err(e)),
+        };
+        if state != State::Run {
+            return (true, Err(session.fail(msg, Failure::WrongState(state))));
+        }
+        (true, Ok(ranges))
     }
 }
 
@@ -468,19 +497,40 @@ impl tsm::DevsecTsm for DevsecTsm {
         Self::do_lock(pdev)
     }
 
-    fn accept(&self, pdev: &tsm::Device, ctx: Pin<&Locked>) -> Result {
+    fn accept(&self, pdev: &tsm::Device, mut ctx: Pin<&mut Locked>) -> Result {
         let mut session = Session::open(pdev, ctx.requester)?;
 
-        let ranges = session.verify_report()?;
-
-        let start = Request::StartInterface { nonce: ctx.nonce };
-        session.step(&start, Requester::parse_start)?;
-
-        let msg = MessageType::GetDeviceInterfaceState;
-        let state = session.step(&Request::GetDeviceInterfaceState, Requester::parse_state)?;
-        if state != State::Run {
-            return Err(session.fail(msg, Failure::WrongState(state)));
-        }
+        let (started, result) = Self::start(&mut session, &ctx.nonce);
+        let ranges = match result {
+            Ok(ranges) => ranges,
+            Err(err) if started => {
+                // Never leave a started interface behind a failed accept: STOP it (from RUN
+                // or ERROR to CONFIG_UNLOCKED) and lock it again, with a fresh nonce, so that
+                // the function is what the PCI core believes it to be: locked, not running.
+                let relocked = session
+                    .step(&Request::StopInterface, Requester::parse_stop)
+                    .and_then(|()| session.lock_interface());
+                match relocked {
+                    Ok(nonce) => {
+                        // `Locked` is `Unpin`: replacing a field moves nothing pinned.
+                        ctx.nonce = nonce;
+                        dev_info!(
+                            pdev,
+                            "TDISP interface {:#x} stopped and locked again (accept failed)\n",
+                            ctx.requester.function_id()
+                        );
+                    }
+                    Err(e) => dev_err!(
+                        pdev,
+                        "TDISP interface {:#x} not locked again (accept failed): {}\n",
+                        ctx.requester.function_id(),
+                        e.to_errno()
+                    ),
+                }
+                return Err(err);
+            }
+            Err(err) => return Err(err),
+        };
 
         dev_info!(
             pdev,

@@ -111,7 +111,7 @@ impl AsRef<device::Device> for Device {
 ///         Ok(Locked { nonce: [0; 32] })
 ///     }
 ///
-///     fn accept(&self, _pdev: &tsm::Device, ctx: Pin<&Locked>) -> Result {
+///     fn accept(&self, _pdev: &tsm::Device, ctx: Pin<&mut Locked>) -> Result {
 ///         // ... validate the interface, start it with `ctx.nonce` ...
 ///         let _ = ctx.nonce;
 ///         Err(EIO)
@@ -135,8 +135,11 @@ pub trait DevsecTsm: Send + Sync + Sized + 'static {
     /// Validates the locked function and starts it (TDISP `RUN`).
     ///
     /// Returns `Ok(())` only if the function may be accepted into the TEE; the PCI core then
-    /// calls `device_cc_accept()`.
-    fn accept(&self, pdev: &Device, ctx: Pin<&Self::Context>) -> Result;
+    /// calls `device_cc_accept()`. On error the function must be left locked and not running:
+    /// a TSM that finds a problem after starting it stops it and locks it again, which is why
+    /// the context is mutable here (the PCI core runs the operations of one function one at a
+    /// time).
+    fn accept(&self, pdev: &Device, ctx: Pin<&mut Self::Context>) -> Result;
 
     /// Returns the function to `CONFIG_UNLOCKED`. The context is dropped afterwards.
     ///
@@ -350,12 +353,15 @@ impl<T: DevsecTsm> Registration<T> {
         }
         // SAFETY: The PCI core calls `accept` through the ops of the TSM that locked the
         // function, so `tsm` is the `tsm` field of a live `Locked<T>` whose `tsm_dev` is the
-        // TSM device of a live registration.
+        // TSM device of a live registration. The PCI core runs the operations of a function
+        // one at a time (device lock and `pci_tsm_rwsem`), so no other reference to the
+        // context exists while this one does, and the context is never moved (it stays in
+        // its allocation until `unlock_callback` frees it).
         let (inner, ctx) = unsafe {
             let locked = container_of!(Opaque::cast_from(tsm).cast_mut(), Locked<T>, tsm);
             (
                 Inner::<T>::from_tsm_dev((*tsm).tsm_dev),
-                Pin::new_unchecked(&(*locked).ctx),
+                Pin::new_unchecked(&mut (*locked).ctx),
             )
         };
 

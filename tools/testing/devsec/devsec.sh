@@ -153,9 +153,7 @@ if [ "$FLAVOUR" = nocc ]; then
 	result nocc_lock_unlock_still_work $? "$WERR; $(state_line)"
 	unload_all
 	result nocc_unload $?
-	echo "KTAP version 1"
-	echo "1..$N"
-	printf '%s\n' "${OUT[@]}"
+	ktap_end
 	exit 0
 fi
 
@@ -541,7 +539,7 @@ reset_dev
 # device is not accepted, the driver does not bind; afterwards a normal
 # cycle works again.
 #
-fault_case() { # fault_case NAME FAULT ERRTEXT
+fault_case() { # fault_case NAME FAULT ERRTEXT TDISP_STATE_AFTER
 	override
 	lock || { not_ok "$1" "lock failed: $WERR"; reset_dev; return; }
 	fault "$BDF" "$2"
@@ -549,21 +547,32 @@ fault_case() { # fault_case NAME FAULT ERRTEXT
 		not_ok "$1" "accept succeeded despite fault $2: $(state_line)"
 	elif [ "$WERR" != "$3" ]; then
 		not_ok "$1" "accept failed with '$WERR', expected '$3'"
-	elif [ "$(accepted)" != 0 ] || bound; then
-		not_ok "$1" "device accepted or bound after failed accept: $(state_line)"
+	elif [ "$(accepted)" != 0 ] || bound || [ "$(holder)" != "$TSM" ]; then
+		not_ok "$1" "not locked, or accepted or bound after failed accept: $(state_line)"
+	elif [ "$(tdisp_state)" != "$4" ]; then
+		not_ok "$1" "TDISP state $(tdisp_state) after failed accept, expected $4"
 	else
 		ok "$1"
 	fi
 	fault "$BDF" none
 	reset_dev
 }
-fault_case fault_report_range_mismatch report_range "Invalid argument"
-fault_case fault_report_range_count report_count "Invalid argument"
-fault_case fault_report_truncated report_truncated "Protocol error"
-fault_case fault_start_bad_nonce bad_nonce "Permission denied"
-fault_case fault_forced_error error "Input/output error"
-fault_case fault_doe_busy doe_busy "Device or resource busy"
-fault_case fault_doe_timeout doe_timeout "Connection timed out"
+# A failed accept leaves the function locked and not running.
+fault_case fault_report_range_mismatch report_range "Invalid argument" CONFIG_LOCKED
+fault_case fault_report_range_count report_count "Invalid argument" CONFIG_LOCKED
+fault_case fault_report_truncated report_truncated "Protocol error" CONFIG_LOCKED
+fault_case fault_start_bad_nonce bad_nonce "Permission denied" CONFIG_LOCKED
+fault_case fault_forced_error error "Input/output error" ERROR
+fault_case fault_doe_busy doe_busy "Device or resource busy" CONFIG_LOCKED
+fault_case fault_doe_timeout doe_timeout "Connection timed out" CONFIG_LOCKED
+# START succeeds, then the interface fails (RUN -> ERROR) before the TSM has
+# confirmed RUN: the TSM stops it and locks it again, so the function is never
+# left running and not accepted; the next accept (fault spent) succeeds.
+fault_case accept_failure_rolls_back error_after_start "Input/output error" CONFIG_LOCKED
+override
+lock && fault "$BDF" error_after_start && ! accept && accept
+result accept_after_rollback_succeeds "$(state_is_running; echo $?)" "$WERR; $(state_line)"
+reset_dev
 cycle
 result fault_cleared_cycle_works $?
 
