@@ -78,10 +78,52 @@ unsafe fn set_accepted(dev: *mut bindings::device, accepted: bool, what: &str) -
         return ENODEV.to_errno();
     }
 
+    // SAFETY: `p` is valid (checked above); we hold the device lock, under which alone the bits
+    // are written.
+    let changed = unsafe { bindings::device_private::cc_accepted_raw(p) } != u8::from(accepted);
+
     // SAFETY: `p` is valid (checked above). The bitfield byte is shared with `dead`, whose
     // writer (`kill_device()`) also holds the device lock, which we hold.
     unsafe { bindings::device_private::set_cc_accepted_raw(p, accepted.into()) };
+
+    // SAFETY: As above.
+    if changed && unsafe { bindings::device_private::cc_waiting_raw(p) } != 0 {
+        // The driver waits for acceptance: once accepted the device goes back to the deferred
+        // probe retries (and the bus probes it), once rejected again it is parked, unprobed.
+        // SAFETY: `dev` is valid and registered, and we hold its device lock.
+        unsafe {
+            if accepted {
+                bindings::driver_deferred_probe_unpark(dev)
+            } else {
+                bindings::driver_deferred_probe_park(dev)
+            }
+        };
+    }
     0
+}
+
+/// Records whether the driver probing `dev` waits for acceptance, parking `dev` if it does.
+///
+/// The driver core's deferred-probe retries leave a parked device alone: they could not get past
+/// `device_cc_probe()` anyway. Without the device lock, under which alone the bit may be written,
+/// nothing is recorded and the device is retried like any deferred device.
+///
+/// # Safety
+///
+/// `dev` must point to a valid `struct device` that a driver is probing.
+unsafe fn set_waiting(dev: *mut bindings::device, waiting: bool) {
+    // SAFETY: `dev` is valid by the function's safety requirements.
+    if !unsafe { lock_held(dev) } {
+        return;
+    }
+
+    // SAFETY: `dev` is being probed, so it is registered and `p` is valid. We hold the device
+    // lock, under which every bit of the byte is written (see `set_accepted()`).
+    unsafe { bindings::device_private::set_cc_waiting_raw((*dev).p, waiting.into()) };
+    if waiting {
+        // SAFETY: `dev` is valid and registered, and we hold its device lock.
+        unsafe { bindings::driver_deferred_probe_park(dev) };
+    }
 }
 
 /// Accepts `dev` into the guest's TEE.
@@ -130,6 +172,8 @@ pub unsafe extern "C" fn device_cc_accepted(dev: *mut bindings::device) -> bool 
 ///
 /// Returns 0 when accepted, `-EPROBE_DEFER` (reason "TEE acceptance pending", visible in
 /// `/sys/kernel/debug/devices_deferred`) when not, `-EINVAL` when no driver is probing `dev`.
+/// A deferred device is parked: the deferred-probe retries after other binds skip it until it is
+/// accepted.
 ///
 /// # Safety
 ///
@@ -149,8 +193,13 @@ pub unsafe extern "C" fn device_cc_probe(dev: *mut bindings::device) -> c_int {
 
     // SAFETY: `dev` is valid.
     if unsafe { device_cc_accepted(dev) } {
+        // SAFETY: `dev` is valid and being probed.
+        unsafe { set_waiting(dev, false) };
         return 0;
     }
+
+    // SAFETY: `dev` is valid and being probed.
+    unsafe { set_waiting(dev, true) };
 
     // SAFETY: `dev` is valid and the format string is a NUL-terminated literal without
     // conversion specifiers, so no variadic arguments are read.
