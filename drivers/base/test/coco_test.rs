@@ -41,6 +41,10 @@ static REASON_SEEN: AtomicBool = AtomicBool::new(false);
 static OTHER_PROBES: AtomicU32 = AtomicU32::new(0);
 
 /// Probe callback of the unrelated driver: defers once, as if a resource were missing, then binds.
+///
+/// # Safety
+///
+/// Called by the platform bus with a valid device, under its device lock.
 unsafe extern "C" fn other_probe(_pdev: *mut bindings::platform_device) -> c_int {
     if OTHER_PROBES.fetch_add(1, Ordering::SeqCst) == 0 {
         EPROBE_DEFER.to_errno()
