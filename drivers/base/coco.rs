@@ -82,8 +82,9 @@ unsafe fn set_accepted(dev: *mut bindings::device, accepted: bool, what: &str) -
     // are written.
     let changed = unsafe { bindings::device_private::cc_accepted_raw(p) } != u8::from(accepted);
 
-    // SAFETY: `p` is valid (checked above). The bitfield byte is shared with `dead`, whose
-    // writer (`kill_device()`) also holds the device lock, which we hold.
+    // SAFETY: `p` is valid (checked above). The bitfield byte is shared with `dead` and
+    // `cc_waiting`, whose writers (`kill_device()`, `set_waiting()`) also hold the device lock,
+    // which we hold.
     unsafe { bindings::device_private::set_cc_accepted_raw(p, accepted.into()) };
 
     // SAFETY: As above.
