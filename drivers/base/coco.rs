@@ -15,7 +15,9 @@
 //!
 //! The state is the `cc_accepted` byte in `struct device_private`, next to `dead` and in what
 //! was its tail padding (the structure does not grow). Writers hold the device lock; readers
-//! need no lock, so every access is a marked atomic load or store, see `base.h`.
+//! need no lock, so every access is a marked (`READ_ONCE()`/`WRITE_ONCE()`) one, see `base.h`.
+//! `cc_waiting`, a bit next to `dead`, records that the probing driver waits for acceptance;
+//! it is only accessed under the device lock.
 //!
 //! C header: [`include/linux/device.h`](srctree/include/linux/device.h)
 
@@ -115,8 +117,49 @@ unsafe fn set_accepted(dev: *mut bindings::device, accepted: bool, what: &str) -
     }
 
     // SAFETY: `p` is live (checked above) and the device lock is held.
+    let changed = unsafe { read_once(p) } != accepted;
+    // SAFETY: As above.
     unsafe { write_once(p, accepted) };
+
+    // SAFETY: `p` is live. `cc_waiting` shares the bitfield byte with `dead`; every access to
+    // that byte, read or write, happens under the device lock, which is held.
+    if changed && unsafe { bindings::device_private::cc_waiting_raw(p) } != 0 {
+        // The driver waits for acceptance: once accepted the device goes back to the deferred
+        // probe retries (and the bus probes it), once rejected again it is parked, unprobed.
+        // SAFETY: `dev` is valid and registered, and its device lock is held.
+        unsafe {
+            if accepted {
+                bindings::driver_deferred_probe_unpark(dev)
+            } else {
+                bindings::driver_deferred_probe_park(dev)
+            }
+        };
+    }
     Ok(())
+}
+
+/// Records whether the driver probing `dev` waits for acceptance, parking `dev` if it does.
+///
+/// The driver core's deferred-probe retries leave a parked device alone: they could not get past
+/// `device_cc_probe()` anyway. Without the device lock, under which alone the bit may be written,
+/// nothing is recorded and the device is retried like any deferred device.
+///
+/// # Safety
+///
+/// `dev` must point to a valid `struct device` that a driver is probing.
+unsafe fn set_waiting(dev: *mut bindings::device, waiting: bool) {
+    // SAFETY: `dev` is valid, so is its initialised mutex.
+    if !unsafe { bindings::mutex_is_locked(&raw mut (*dev).mutex) } {
+        return;
+    }
+
+    // SAFETY: `dev` is being probed, so it is registered and `p` is valid. We hold the device
+    // lock, under which every bit of the byte is written (see `set_accepted()`).
+    unsafe { bindings::device_private::set_cc_waiting_raw((*dev).p, waiting.into()) };
+    if waiting {
+        // SAFETY: `dev` is valid and registered, and we hold its device lock.
+        unsafe { bindings::driver_deferred_probe_park(dev) };
+    }
 }
 
 /// Accepts `dev` into the guest's TEE.
@@ -165,6 +208,8 @@ pub unsafe extern "C" fn device_cc_accepted(dev: *mut bindings::device) -> bool 
 ///
 /// Returns 0 when accepted, `-EPROBE_DEFER` (reason "TEE acceptance pending", visible in
 /// `/sys/kernel/debug/devices_deferred`) when not, `-EINVAL` when no driver is probing `dev`.
+/// A deferred device is parked: the deferred-probe retries after other binds skip it until it is
+/// accepted.
 ///
 /// # Safety
 ///
@@ -183,8 +228,13 @@ pub unsafe extern "C" fn device_cc_probe(dev: *mut bindings::device) -> c_int {
 
     // SAFETY: `dev` is valid.
     if unsafe { device_cc_accepted(dev) } {
+        // SAFETY: `dev` is valid and being probed.
+        unsafe { set_waiting(dev, false) };
         return 0;
     }
+
+    // SAFETY: `dev` is valid and being probed.
+    unsafe { set_waiting(dev, true) };
 
     // SAFETY: `dev` is valid and the format string is a NUL-terminated literal without
     // conversion specifiers, so no variadic arguments are read.

@@ -29,12 +29,39 @@ use kernel::{
 };
 
 const NAME: &CStr = c"coco-kunit";
+/// Name of an unrelated device and driver that binds on its second probe.
+const OTHER: &CStr = c"coco-kunit-other";
 
 /// Probe calls seen by the test driver, and the result of the last one.
 static PROBES: AtomicU32 = AtomicU32::new(0);
 static LAST_PROBE: AtomicI32 = AtomicI32::new(0);
 /// Whether the first deferred probe recorded "TEE acceptance pending" as the deferral reason.
 static REASON_SEEN: AtomicBool = AtomicBool::new(false);
+/// Probe calls seen by the unrelated driver.
+static OTHER_PROBES: AtomicU32 = AtomicU32::new(0);
+
+/// Probe callback of the unrelated driver: defers once, as if a resource were missing, then binds.
+///
+/// # Safety
+///
+/// Called by the platform bus with a valid device, under its device lock.
+unsafe extern "C" fn other_probe(_pdev: *mut bindings::platform_device) -> c_int {
+    if OTHER_PROBES.fetch_add(1, Ordering::SeqCst) == 0 {
+        EPROBE_DEFER.to_errno()
+    } else {
+        0
+    }
+}
+
+/// Runs the driver core's deferred-probe retry, as every successful bind does, and waits for it.
+fn retry_deferred() {
+    // SAFETY: Both may be called from any process context.
+    unsafe {
+        bindings::driver_deferred_probe_trigger();
+        bindings::wait_for_device_probe();
+        bindings::wait_for_device_probe();
+    }
+}
 
 /// Probe callback of the test driver.
 ///
@@ -71,6 +98,8 @@ unsafe extern "C" fn test_probe(pdev: *mut bindings::platform_device) -> c_int {
 struct Fixture {
     pdev: *mut bindings::platform_device,
     drv: Option<KBox<bindings::platform_driver>>,
+    name: &'static CStr,
+    probe: unsafe extern "C" fn(*mut bindings::platform_device) -> c_int,
 }
 
 impl Fixture {
@@ -78,9 +107,17 @@ impl Fixture {
         PROBES.store(0, Ordering::SeqCst);
         LAST_PROBE.store(0, Ordering::SeqCst);
         REASON_SEEN.store(false, Ordering::SeqCst);
+        Self::with(NAME, test_probe)
+    }
+
+    /// A device called `name`, whose driver (see `register_driver`) probes with `probe`.
+    fn with(
+        name: &'static CStr,
+        probe: unsafe extern "C" fn(*mut bindings::platform_device) -> c_int,
+    ) -> Result<Self> {
         let id = bindings::PLATFORM_DEVID_AUTO;
-        // SAFETY: `NAME` is NUL-terminated; the core copies it.
-        let pdev = unsafe { bindings::platform_device_alloc(NAME.as_char_ptr(), id) };
+        // SAFETY: `name` is NUL-terminated; the core copies it.
+        let pdev = unsafe { bindings::platform_device_alloc(name.as_char_ptr(), id) };
         if pdev.is_null() {
             return Err(ENOMEM);
         }
@@ -90,7 +127,12 @@ impl Fixture {
             unsafe { bindings::platform_device_put(pdev) };
             return Err(e);
         }
-        Ok(Self { pdev, drv: None })
+        Ok(Self {
+            pdev,
+            drv: None,
+            name,
+            probe,
+        })
     }
 
     fn dev(&self) -> *mut bindings::device {
@@ -102,11 +144,11 @@ impl Fixture {
     fn register_driver(&mut self) -> Result {
         // SAFETY: An all-zero `platform_driver` is a valid "no callbacks" driver.
         let mut drv: bindings::platform_driver = unsafe { core::mem::zeroed() };
-        drv.driver.name = NAME.as_char_ptr();
+        drv.driver.name = self.name.as_char_ptr();
         drv.driver.probe_type = bindings::probe_type_PROBE_FORCE_SYNCHRONOUS;
-        drv.probe = Some(test_probe);
+        drv.probe = Some(self.probe);
         let mut drv = KBox::new(drv, GFP_KERNEL)?;
-        let (owner, modname) = (ptr::null_mut(), NAME.as_char_ptr());
+        let (owner, modname) = (ptr::null_mut(), self.name.as_char_ptr());
         // SAFETY: `drv` is fully initialised and lives in the heap until it is unregistered
         // in `drop`; built-in code has no owning module.
         to_result(unsafe { bindings::__platform_driver_register(&mut *drv, owner, modname) })?;
@@ -278,6 +320,77 @@ mod tests {
         assert_eq!(f.attach(), 0);
         assert_eq!(LAST_PROBE.load(Ordering::SeqCst), EPROBE_DEFER.to_errno());
         assert!(!f.bound());
+        Ok(())
+    }
+
+    #[test]
+    fn waiting_device_is_not_retried_by_unrelated_bind() -> Result {
+        let mut f = Fixture::new()?;
+        f.register_driver()?;
+        assert_eq!(PROBES.load(Ordering::SeqCst), 1);
+
+        // An unrelated device defers for another reason, then binds on the retry: the retry
+        // works, and the bind triggers it again, yet the device waiting for acceptance is not
+        // probed by either.
+        OTHER_PROBES.store(0, Ordering::SeqCst);
+        let mut other = Fixture::with(OTHER, other_probe)?;
+        other.register_driver()?;
+        assert_eq!(OTHER_PROBES.load(Ordering::SeqCst), 1);
+        retry_deferred();
+        assert_eq!(OTHER_PROBES.load(Ordering::SeqCst), 2);
+        assert!(other.bound());
+        retry_deferred();
+        assert_eq!(PROBES.load(Ordering::SeqCst), 1);
+        assert!(!f.bound());
+        Ok(())
+    }
+
+    #[test]
+    fn waiting_device_is_probed_once_on_accept() -> Result {
+        let mut f = Fixture::new()?;
+        f.register_driver()?;
+        retry_deferred();
+        assert_eq!(PROBES.load(Ordering::SeqCst), 1);
+        assert_eq!(f.accept(), 0);
+        assert_eq!(PROBES.load(Ordering::SeqCst), 1);
+        assert_eq!(f.attach(), 1);
+        assert_eq!(PROBES.load(Ordering::SeqCst), 2);
+        assert!(f.bound());
+        retry_deferred();
+        assert_eq!(PROBES.load(Ordering::SeqCst), 2);
+        Ok(())
+    }
+
+    #[test]
+    fn accepted_waiting_device_is_retried_by_trigger() -> Result {
+        // Once accepted, the device is back in the ordinary regime: a retry probes and binds it.
+        let mut f = Fixture::new()?;
+        f.register_driver()?;
+        assert_eq!(f.accept(), 0);
+        retry_deferred();
+        assert_eq!(PROBES.load(Ordering::SeqCst), 2);
+        assert_eq!(LAST_PROBE.load(Ordering::SeqCst), 0);
+        assert!(f.bound());
+        Ok(())
+    }
+
+    #[test]
+    fn reject_while_waiting_parks_again() -> Result {
+        let mut f = Fixture::new()?;
+        f.register_driver()?;
+        assert_eq!(f.accept(), 0);
+        assert_eq!(f.reject(), 0);
+        retry_deferred();
+        assert_eq!(PROBES.load(Ordering::SeqCst), 1);
+        assert!(!f.bound());
+        assert!(!f.accepted());
+
+        // Still waiting: an explicit attach probes it, it defers and stays parked.
+        assert_eq!(f.attach(), 0);
+        assert_eq!(PROBES.load(Ordering::SeqCst), 2);
+        assert_eq!(LAST_PROBE.load(Ordering::SeqCst), EPROBE_DEFER.to_errno());
+        retry_deferred();
+        assert_eq!(PROBES.load(Ordering::SeqCst), 2);
         Ok(())
     }
 

@@ -27,6 +27,9 @@ BASE_MSG = "Linux 7.3.4 (Debian linux-source-7.3 7.3.4-1~bpo13+1)"
 COMMITS = [
     (None, None, ["pci-ide-*"], []),
     (None, None, ["objtool-*"], []),
+    # Before the acceptance commit, whose coco.rs calls it; it applies on
+    # either side of it (patches/series lists it after).
+    (None, None, ["driver-core-park-*"], []),
     ("driver core: add confidential device acceptance",
      """Confidential guests (TDX, SEV-SNP, CCA) may only let a device reach
 private memory, or map its MMIO encrypted, once the device has been
@@ -44,7 +47,7 @@ acceptance pending". Only device_cc_probe() is exported to modules.
 The implementation is Rust (#[export] checks each signature against the
 prototype in device.h). A KUnit suite exercises it on a real platform
 device and driver.""",
-     ["driver-core-*"], ["drivers/base/coco.rs", "drivers/base/test/coco_test.rs",
+     ["driver-core-confidential-*"], ["drivers/base/coco.rs", "drivers/base/test/coco_test.rs",
                   "drivers/base/test/coco.kunitconfig"]),
     ("rust: device: add cc_probe() and cc_accepted()",
      """Rust drivers need the same wait-for-acceptance step as C drivers.
