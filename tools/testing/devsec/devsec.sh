@@ -137,7 +137,8 @@ if [ "$FLAVOUR" = nocc ]; then
 	D=$(dev)
 	load_all
 	result nocc_modules_load $? "$(lsmod | grep devsec | paste -sd' ')"
-	result nocc_no_accept_attribute "$([ -e "$D/tsm/lock" ] && [ ! -e "$D/tsm/accept" ]; echo $?)" \
+	result nocc_no_accept_attribute \
+		"$([ -e "$D/tsm/lock" ] && [ ! -e "$D/tsm/accept" ]; echo $?)" \
 		"$(ls "$D/tsm" 2>&1 | paste -sd' ')"
 	a0=$(probe_attempts)
 	override
@@ -274,17 +275,22 @@ tdisp_rsp_is() {
 bus_lock_from_user_config() {
 	local d=$1 i nonce nonces=()
 	for i in 1 2 3 4 5 6; do
-		[ "$(tdisp_state)" = CONFIG_UNLOCKED ] || { diag "LOCK $i: $(tdisp_state)"; return 1; }
+		[ "$(tdisp_state)" = CONFIG_UNLOCKED ] ||
+			{ diag "LOCK $i: $(tdisp_state)"; return 1; }
 		tdisp_by_hand "$d" 0x83 0 0 0 0 0 && tdisp_rsp_is 0x03 32 "LOCK $i" || return 1
 		nonce="${RSP[*]:9:8}"
 		[[ ${nonce//0x/} =~ [1-9a-f] ]] || { diag "LOCK $i: all-zero nonce"; return 1; }
 		nonces+=("$nonce")
-		[ "$(tdisp_state)" = CONFIG_LOCKED ] || { diag "after LOCK $i: $(tdisp_state)"; return 1; }
+		[ "$(tdisp_state)" = CONFIG_LOCKED ] ||
+			{ diag "after LOCK $i: $(tdisp_state)"; return 1; }
 		tdisp_by_hand "$d" 0x87 && tdisp_rsp_is 0x07 0 "STOP $i" || return 1
 	done
 	[ "$(tdisp_state)" = CONFIG_UNLOCKED ] || { diag "after STOP: $(tdisp_state)"; return 1; }
 	[ "$(printf '%s\n' "${nonces[@]}" | sort -u | wc -l)" = 6 ] ||
-		{ diag "nonces repeat: $(printf '%s\n' "${nonces[@]}" | sort | uniq -d)"; return 1; }
+		{
+			diag "nonces repeat: $(printf '%s\n' "${nonces[@]}" | sort | uniq -d)"
+			return 1
+		}
 }
 bus_faults_ok() {
 	local f=$DBG/$BDF/fault st
@@ -671,7 +677,10 @@ racer() {
 			# Lockless reader of the state the writers change.
 			local v=
 			read -r v <"$D/tsm/accept"
-			case $v in 0 | 1) : $((reads++)) ;; *) echo "read '$v'" >>/tmp/race.err ;; esac
+			case $v in
+			0 | 1) : $((reads++)) ;;
+			*) echo "read '$v'" >>/tmp/race.err ;;
+			esac
 			;;
 		esac 2>/dev/null
 	done
@@ -737,7 +746,8 @@ result accept_binds_synchronously_with_$((MANY - 1))_deferred "$(bound "$b0"; ec
 	"$(state_line "$b0")"
 sleep 1
 result parked_probe_once_per_accept "$([ "$(($(probe_attempts) - a0))" = 1 ]; echo $?)" \
-	"$(($(probe_attempts) - a0)) devsec_pci probe calls for one accept, $((MANY - 1)) others deferred"
+	"$(($(probe_attempts) - a0)) devsec_pci probe calls for one accept," \
+	"$((MANY - 1)) others deferred"
 t0=${EPOCHREALTIME/./}
 i=1
 for b in $bdfs; do
