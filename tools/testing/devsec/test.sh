@@ -60,8 +60,8 @@ order=()
 # guest FLAVOUR: boot the flavour's kernel and keep its guest log (and, for
 # the normal flavour, run the host checks against its build).
 guest() {
-	local f=$1 tmo=300 prio=(nice -n 5)
-	case $f in debug | kcsan) tmo=1200 prio=() ;; esac
+	local f=$1 tmo=900 prio=(nice -n 5)
+	case $f in debug | kcsan) tmo=1500 prio=() ;; esac
 	step "vm_${f}_clean" "${prio[@]}" "$here/run-vm.sh" "$f" test "$tmo"
 	# Why it failed (timeout, splat, ...), and the results it got to.
 	cp "$BUILD/$f/vm-failure" "$res/steps/vm_${f}_clean.why" 2>/dev/null
