@@ -351,19 +351,17 @@ impl<T: DevsecTsm> Registration<T> {
             dev_err!(dev, "accept: function is not locked\n");
             return ENXIO.to_errno();
         }
-        // SAFETY: The PCI core calls `accept` through the ops of the TSM that locked the
-        // function, so `tsm` is the `tsm` field of a live `Locked<T>` whose `tsm_dev` is the
-        // TSM device of a live registration. The PCI core runs the operations of a function
-        // one at a time (device lock and `pci_tsm_rwsem`), so no other reference to the
-        // context exists while this one does, and the context is never moved (it stays in
-        // its allocation until `unlock_callback` frees it).
-        let (inner, ctx) = unsafe {
-            let locked = container_of!(Opaque::cast_from(tsm).cast_mut(), Locked<T>, tsm);
-            (
-                Inner::<T>::from_tsm_dev((*tsm).tsm_dev),
-                Pin::new_unchecked(&mut (*locked).ctx),
-            )
-        };
+        // The PCI core calls `accept` through the ops of the TSM that locked the function, so
+        // `tsm` is the `tsm` field of a live `Locked<T>` whose `tsm_dev` is the TSM device of a
+        // live registration. It runs the operations of a function one at a time (device lock
+        // and `pci_tsm_rwsem`), and the context stays in its allocation until `unlock_callback`.
+        // SAFETY: `tsm` is the `tsm` field of a live `Locked<T>`, see above.
+        let locked = unsafe { container_of!(Opaque::cast_from(tsm).cast_mut(), Locked<T>, tsm) };
+        // SAFETY: `tsm_dev` is the TSM device of a live registration, see above.
+        let inner = unsafe { Inner::<T>::from_tsm_dev((*tsm).tsm_dev) };
+        // SAFETY: No other reference to the context exists during this call and it is never
+        // moved, see above.
+        let ctx = unsafe { Pin::new_unchecked(&mut (*locked).ctx) };
 
         match inner.data.accept(dev, ctx) {
             Ok(()) => 0,
