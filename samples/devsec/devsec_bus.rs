@@ -17,6 +17,17 @@
 //! Endpoint `i` sits at slot `i % 32`, function `i / 32`: the first 32 are single-function
 //! devices 00.0 ... 1f.0, further ones become functions of those slots.
 //!
+//! With `vfs=N` (1..=7, at most 32 endpoints) every endpoint is an SR-IOV physical function: an
+//! SR-IOV extended capability at 0x200 offers N virtual functions (device 0x0d5d) at functions
+//! 1..=N of its slot, each with a 16 KiB VF BAR0. They appear when the PF's driver enables
+//! them through the PCI core (`pci_enable_sriov()`). Each VF is a TDISP interface of its own,
+//! with its requester ID as interface ID, a PCI Express capability with `DEVCAP.TEE` and no
+//! extended capabilities: the PF is its device security manager, and its TDISP messages go
+//! through the PF's DOE mailbox. Disabling memory decoding of the VFs (VF MSE), a VF's bus
+//! mastering or reprogramming VF BAR0 is a configuration change for the VFs; clearing VF
+//! Enable makes them vanish, and they come back CONFIG_UNLOCKED. The PF's own interface does
+//! not cover its SR-IOV capability.
+//!
 //! The TDISP interface ID of an endpoint is its requester ID (bus << 8 | devfn) without a
 //! segment. Its interface report has one range: BAR0 as currently programmed.
 //!
@@ -27,7 +38,7 @@
 //! one. An endpoint whose pool is empty (more LOCKs in a row than the pool holds, before the
 //! work item ran) answers INSUFFICIENT_ENTROPY, whoever drives its DOE mailbox.
 //!
-//! Per endpoint, `/sys/kernel/debug/devsec_bus/<pci name>/` has:
+//! Per function (PF or VF), `/sys/kernel/debug/devsec_bus/<pci name>/` has:
 //!
 //! - `tdisp_state` (read): `CONFIG_UNLOCKED`, `CONFIG_LOCKED`, `RUN` or `ERROR`.
 //! - `fault` (write one word): `error` (go to ERROR now), `report_range` (report range off by a
@@ -35,9 +46,12 @@
 //!   `bad_nonce` (the next START in CONFIG_LOCKED fails with INVALID_NONCE),
 //!   `error_after_start` (the next successful START is followed at once by ERROR), `doe_busy`
 //!   (mailbox BUSY; each request fails until `none`), `doe_timeout` (requests are accepted but
-//!   never answered), `none` (clear all). Read: the active faults, or `none`.
-//! - `remove` (write `1`): surprise removal; the function stops answering configuration
-//!   cycles and its `pci_dev` is removed. The directory stays until the module is unloaded.
+//!   never answered), `no_entropy` (every LOCK_INTERFACE_REQUEST gets INSUFFICIENT_ENTROPY),
+//!   `none` (clear all). Read: the active faults, or `none`. The last three are faults of the
+//!   endpoint; set on a VF, they act on its PF, which answers for it.
+//! - `remove` (write `1`, PFs only): surprise removal; the function and its VFs stop answering
+//!   configuration cycles and its `pci_dev` is removed. The directory stays until the module is
+//!   unloaded.
 
 use kernel::{
     bindings,
@@ -102,6 +116,10 @@ module! {
             default: 1,
             description: "Number of emulated TDISP endpoints (1..=256)",
         },
+        vfs: u32 {
+            default: 0,
+            description: "SR-IOV virtual functions per endpoint (0..=7; needs endpoints <= 32)",
+        },
     },
 }
 
@@ -129,6 +147,7 @@ const fn word(value: u32) -> u16 {
 // Identity of the emulated function.
 const VENDOR_ID: u32 = 0x1b36;
 const DEVICE_ID: u32 = 0x0d5c;
+const VF_DEVICE_ID: u32 = 0x0d5d;
 const CLASS: u32 = 0xff0000;
 const REVISION: u32 = 0x01;
 
@@ -151,6 +170,9 @@ const COMMAND_WRITABLE: u16 = word(
         | bindings::PCI_COMMAND_SERR
         | bindings::PCI_COMMAND_INTX_DISABLE,
 );
+/// The bits of a VF's Command register: Memory Space Enable is read-only zero in a VF.
+const VF_COMMAND_WRITABLE: u16 =
+    word(bindings::PCI_COMMAND_MASTER | bindings::PCI_COMMAND_PARITY | bindings::PCI_COMMAND_SERR);
 /// The Command bits whose clearing is a configuration change for TDISP.
 const COMMAND_DECODE: u16 = word(bindings::PCI_COMMAND_MEMORY | bindings::PCI_COMMAND_MASTER);
 
@@ -187,6 +209,29 @@ const IDE_SEL_STREAM_0: u16 = IDE_CAP + config_offset(bindings::PCI_IDE_LINK_STR
 const IDE_SEL_CTL: u16 = IDE_SEL_STREAM_0 + config_offset(bindings::PCI_IDE_SEL_CTL);
 const IDE_SEL_RID_1: u16 = IDE_SEL_STREAM_0 + config_offset(bindings::PCI_IDE_SEL_RID_1);
 const IDE_SEL_RID_2: u16 = IDE_SEL_STREAM_0 + config_offset(bindings::PCI_IDE_SEL_RID_2);
+
+// SR-IOV extended capability of a PF: TotalVFs = InitialVFs = `vfs`, First VF Offset 1 and VF
+// Stride 1 (the VFs are functions 1 and up of the PF's slot), VF BAR0 like the PF's BAR0.
+const SRIOV_CAP: u16 = 0x200;
+const SRIOV_CTRL: u16 = SRIOV_CAP + config_offset(bindings::PCI_SRIOV_CTRL);
+const SRIOV_VFS: u16 = SRIOV_CAP + config_offset(bindings::PCI_SRIOV_INITIAL_VF);
+const SRIOV_NUM_VF: u16 = SRIOV_CAP + config_offset(bindings::PCI_SRIOV_NUM_VF);
+const SRIOV_VF_OFFSET: u16 = SRIOV_CAP + config_offset(bindings::PCI_SRIOV_VF_OFFSET);
+/// The dword holding VF Device ID (the upper half).
+const SRIOV_VF_DID: u16 = (SRIOV_CAP + config_offset(bindings::PCI_SRIOV_VF_DID)) & !3;
+const SRIOV_SUP_PGSIZE: u16 = SRIOV_CAP + config_offset(bindings::PCI_SRIOV_SUP_PGSIZE);
+const SRIOV_SYS_PGSIZE: u16 = SRIOV_CAP + config_offset(bindings::PCI_SRIOV_SYS_PGSIZE);
+const SRIOV_BAR0: u16 = SRIOV_CAP + config_offset(bindings::PCI_SRIOV_BAR);
+const SRIOV_BAR1: u16 = SRIOV_BAR0 + 4;
+/// The last dword of the SR-IOV capability.
+const SRIOV_LAST: u16 = SRIOV_CAP + config_offset(bindings::PCI_SRIOV_VFM);
+/// The SR-IOV Control bits the PF implements.
+const SRIOV_CTRL_WRITABLE: u16 = word(bindings::PCI_SRIOV_CTRL_VFE | bindings::PCI_SRIOV_CTRL_MSE);
+/// Supported Page Sizes: 4 KiB (bit 0) up to 64 KiB; BAR0_SIZE is a multiple of all.
+const SUPPORTED_PAGE_SIZES: u32 = 0xf;
+/// The most VFs of an endpoint: functions 1..=7 of its slot.
+const MAX_VFS: usize = 7;
+const _: () = assert!(SRIOV_VF_DID == SRIOV_VF_OFFSET + 4 && SRIOV_NUM_VF == SRIOV_VFS + 4);
 
 /// Builds an extended capability header.
 const fn ext_cap_header(id: u32, next: u16) -> u32 {
@@ -358,16 +403,270 @@ impl Doe {
     }
 }
 
-/// Injected faults that persist until cleared (see the module documentation).
+/// Faults of the endpoint as a whole, its mailbox and its entropy source, that persist until
+/// cleared (see the module documentation).
 #[derive(Clone, Copy, Default)]
-struct Faults {
-    bad_nonce: bool,
-    error_after_start: bool,
+struct DeviceFaults {
     doe_busy: bool,
     doe_timeout: bool,
+    no_entropy: bool,
 }
 
-/// One emulated endpoint (a PCI function).
+/// A TDISP interface: the physical function's own, or that of one of its virtual functions.
+struct Tdi {
+    responder: tdisp::Responder,
+    /// The next START in CONFIG_LOCKED fails with INVALID_NONCE.
+    bad_nonce: bool,
+    /// The next successful START is followed at once by ERROR.
+    error_after_start: bool,
+}
+
+impl Tdi {
+    /// Returns the interface of the function with requester ID `rid`, CONFIG_UNLOCKED.
+    fn new(rid: u16) -> Self {
+        Self {
+            responder: tdisp::Responder::new(tdisp::function_id(rid, None)),
+            bad_nonce: false,
+            error_after_start: false,
+        }
+    }
+
+    /// Writes `value` to the function's Command register `command`, of which the bits in
+    /// `writable` are implemented; disabling decoding is a configuration change.
+    fn write_command(&mut self, command: &mut u16, value: u32, writable: u16) {
+        // CAST: the Command register is the low half of its dword.
+        let new = value as u16 & writable;
+        let cleared = *command & !new & COMMAND_DECODE;
+        *command = new;
+        if cleared != 0 {
+            self.responder.config_changed();
+        }
+    }
+
+    /// Tells the responder where the function's only BAR is.
+    fn set_bar(&mut self, start: u64) {
+        let bars = [tdisp::Bar {
+            index: 0,
+            start,
+            len: BAR0_SIZE,
+        }];
+        // One BAR always fits; `set_bars()` moves a locked interface to ERROR.
+        let _ = self.responder.set_bars(&bars);
+    }
+}
+
+/// The configuration registers of a virtual function that are not shared with its PF.
+struct VirtFn {
+    rid: u16,
+    command: u16,
+    devctl: u16,
+    devctl2: u16,
+    tdi: Tdi,
+}
+
+impl VirtFn {
+    fn new(rid: u16) -> Self {
+        Self {
+            rid,
+            command: 0,
+            devctl: 0,
+            devctl2: 0,
+            tdi: Tdi::new(rid),
+        }
+    }
+
+    fn read_dword(&self, offset: u16) -> u32 {
+        match offset {
+            // A VF's Vendor and Device ID read as all ones (PCIe r6.0 sec 9.3.4.1.1).
+            VENDOR_DWORD => u32::MAX,
+            COMMAND_DWORD => {
+                u32::from(self.command)
+                    | (bindings::PCI_STATUS_CAP_LIST << byte_shift(bindings::PCI_STATUS))
+            }
+            CLASS_DWORD => (CLASS << 8) | REVISION,
+            SUBSYSTEM_DWORD => VENDOR_ID | (VF_DEVICE_ID << 16),
+            CAP_LIST_DWORD => u32::from(PCIE_CAP),
+            PCIE_CAP => {
+                bindings::PCI_CAP_ID_EXP | (PCIE_FLAGS << byte_shift(bindings::PCI_EXP_FLAGS))
+            }
+            PCIE_DEVCAP => bindings::PCI_EXP_DEVCAP_TEE,
+            PCIE_DEVCTL => u32::from(self.devctl),
+            PCIE_DEVCTL2 => u32::from(self.devctl2),
+            // The BARs live in the PF's SR-IOV capability; no extended capabilities.
+            _ => 0,
+        }
+    }
+
+    fn write_dword(&mut self, offset: u16, merge: impl Fn(u32) -> u32) {
+        match offset {
+            // Memory Space Enable of a VF is read-only zero: VF MSE in the PF decodes.
+            COMMAND_DWORD => {
+                let value = merge(u32::from(self.command));
+                self.tdi
+                    .write_command(&mut self.command, value, VF_COMMAND_WRITABLE);
+            }
+            PCIE_DEVCTL => self.devctl = merge(u32::from(self.devctl)) as u16,
+            PCIE_DEVCTL2 => self.devctl2 = merge(u32::from(self.devctl2)) as u16,
+            _ => {}
+        }
+    }
+}
+
+/// The SR-IOV capability of a physical function and its virtual functions.
+struct Sriov {
+    ctrl: u16,
+    num_vfs: u16,
+    sys_pgsize: u32,
+    /// VF BAR0 address bits (VF BAR0 low | VF BAR1 << 32); VF `k` decodes at
+    /// `bar + k * BAR0_SIZE`.
+    bar: u64,
+    /// TotalVFs of them, at function numbers 1 and up of the PF's slot.
+    vfs: KVec<VirtFn>,
+}
+
+impl Sriov {
+    /// Returns the capability of the PF at `devfn` with `total` VFs.
+    fn new(devfn: u8, total: usize) -> Result<Self> {
+        let mut vfs = KVec::with_capacity(total, GFP_KERNEL)?;
+        for k in 0..total {
+            vfs.push(VirtFn::new(vf_rid(devfn, k)), GFP_KERNEL)?;
+        }
+        Ok(Self {
+            ctrl: 0,
+            num_vfs: 0,
+            sys_pgsize: 0,
+            bar: 0,
+            vfs,
+        })
+    }
+
+    fn total(&self) -> u32 {
+        // CAST: at most `MAX_VFS` VFs.
+        self.vfs.len() as u32
+    }
+
+    /// The VF at index `k` (function `k + 1`), if VF Enable is set and NumVFs covers it.
+    fn vf(&self, k: usize) -> Option<&VirtFn> {
+        if self.enabled(k) {
+            self.vfs.get(k)
+        } else {
+            None
+        }
+    }
+
+    fn vf_mut(&mut self, k: usize) -> Option<&mut VirtFn> {
+        if self.enabled(k) {
+            self.vfs.get_mut(k)
+        } else {
+            None
+        }
+    }
+
+    fn enabled(&self, k: usize) -> bool {
+        u32::from(self.ctrl) & bindings::PCI_SRIOV_CTRL_VFE != 0 && k < usize::from(self.num_vfs)
+    }
+
+    /// The enabled VFs.
+    fn live_vfs(&mut self) -> impl Iterator<Item = &mut VirtFn> {
+        let live = if u32::from(self.ctrl) & bindings::PCI_SRIOV_CTRL_VFE != 0 {
+            usize::from(self.num_vfs)
+        } else {
+            0
+        };
+        self.vfs.iter_mut().take(live)
+    }
+
+    fn read_dword(&self, offset: u16) -> u32 {
+        match offset {
+            SRIOV_CAP => ext_cap_header(bindings::PCI_EXT_CAP_ID_SRIOV, 0),
+            SRIOV_CTRL => u32::from(self.ctrl),
+            // InitialVFs = TotalVFs: there is no VF Migration.
+            SRIOV_VFS => self.total() | (self.total() << byte_shift(bindings::PCI_SRIOV_TOTAL_VF)),
+            SRIOV_NUM_VF => u32::from(self.num_vfs),
+            SRIOV_VF_OFFSET => 1 | (1 << byte_shift(bindings::PCI_SRIOV_VF_STRIDE)),
+            SRIOV_VF_DID => VF_DEVICE_ID << byte_shift(bindings::PCI_SRIOV_VF_DID),
+            SRIOV_SUP_PGSIZE => SUPPORTED_PAGE_SIZES,
+            SRIOV_SYS_PGSIZE => self.sys_pgsize,
+            SRIOV_BAR0 => {
+                (self.bar as u32 & !(BAR0_SIZE as u32 - 1)) | bindings::PCI_BASE_ADDRESS_MEM_TYPE_64
+            }
+            SRIOV_BAR1 => (self.bar >> 32) as u32,
+            _ => 0,
+        }
+    }
+
+    fn write_dword(&mut self, offset: u16, merge: impl Fn(u32) -> u32) {
+        match offset {
+            SRIOV_CTRL => self.set_ctrl(merge(u32::from(self.ctrl)) as u16 & SRIOV_CTRL_WRITABLE),
+            // NumVFs may change only while VF Enable is clear.
+            SRIOV_NUM_VF if u32::from(self.ctrl) & bindings::PCI_SRIOV_CTRL_VFE == 0 => {
+                let num = merge(u32::from(self.num_vfs)) & 0xffff;
+                // CAST: clamped to TotalVFs, at most `MAX_VFS`.
+                self.num_vfs = num.min(self.total()) as u16;
+            }
+            SRIOV_SYS_PGSIZE => self.sys_pgsize = merge(self.sys_pgsize) & SUPPORTED_PAGE_SIZES,
+            SRIOV_BAR0 => {
+                let lo = merge(self.bar as u32) & !(BAR0_SIZE as u32 - 1);
+                self.set_bar((self.bar & !0xffff_ffff) | u64::from(lo));
+            }
+            SRIOV_BAR1 => {
+                let hi = merge((self.bar >> 32) as u32);
+                self.set_bar((self.bar & 0xffff_ffff) | (u64::from(hi) << 32));
+            }
+            _ => {}
+        }
+    }
+
+    fn set_ctrl(&mut self, ctrl: u16) {
+        let cleared = u32::from(self.ctrl & !ctrl);
+        self.ctrl = ctrl;
+        if cleared & bindings::PCI_SRIOV_CTRL_VFE != 0 {
+            // The VFs cease to exist; enabled again they start afresh.
+            let bar = self.bar;
+            for (k, vf) in self.vfs.iter_mut().enumerate() {
+                *vf = VirtFn::new(vf.rid);
+                vf.tdi.set_bar(vf_bar(bar, k));
+            }
+        } else if cleared & bindings::PCI_SRIOV_CTRL_MSE != 0 {
+            // Disabling the VFs' memory decoding is a configuration change for each.
+            for vf in self.live_vfs() {
+                vf.tdi.responder.config_changed();
+            }
+        }
+    }
+
+    /// Reprograms VF BAR0; a change is a configuration change for every VF.
+    fn set_bar(&mut self, bar: u64) {
+        if bar == self.bar {
+            return;
+        }
+        self.bar = bar;
+        for (k, vf) in self.vfs.iter_mut().enumerate() {
+            vf.tdi.set_bar(vf_bar(bar, k));
+        }
+    }
+}
+
+/// Returns the address of VF `k`'s BAR0 given the PF's VF BAR0.
+fn vf_bar(bar: u64, k: usize) -> u64 {
+    // CAST: `k < MAX_VFS`.
+    bar + k as u64 * BAR0_SIZE
+}
+
+/// Returns the requester ID of VF `k` of the PF at `devfn` (First VF Offset 1, VF Stride 1).
+fn vf_rid(devfn: u8, k: usize) -> u16 {
+    // CAST: `k < MAX_VFS`, so the VF stays in the PF's slot.
+    (u16::from(BUSNR) << 8) | (u16::from(devfn) + 1 + k as u16)
+}
+
+/// A function of an endpoint: the physical function or virtual function `k`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Func {
+    Pf,
+    Vf(usize),
+}
+
+/// One emulated endpoint: a physical function, with virtual functions if it has SR-IOV.
 struct Endpoint {
     present: bool,
     multifunction: bool,
@@ -382,17 +681,19 @@ struct Endpoint {
     ide_sel_ctl: u32,
     ide_rid: [u32; 2],
     doe: Doe,
-    responder: tdisp::Responder,
-    faults: Faults,
-    /// Start nonces for LOCK_INTERFACE_REQUEST.
+    faults: DeviceFaults,
+    tdi: Tdi,
+    sriov: Option<Sriov>,
+    /// Start nonces for LOCK_INTERFACE_REQUEST, shared by the interfaces of the endpoint.
     nonces: NoncePool,
 }
 
 impl Endpoint {
-    /// Returns a function at `devfn`. Process context only: it fills the nonce pool.
-    fn new(devfn: u8, multifunction: bool) -> Self {
+    /// Returns a function at `devfn` with `vfs` virtual functions. Process context only: it
+    /// fills the nonce pool.
+    fn new(devfn: u8, multifunction: bool, vfs: usize) -> Result<Self> {
         let requester_id = (u16::from(BUSNR) << 8) | u16::from(devfn);
-        Self {
+        Ok(Self {
             present: true,
             multifunction,
             command: 0,
@@ -405,10 +706,60 @@ impl Endpoint {
             ide_sel_ctl: 0,
             ide_rid: [0; 2],
             doe: Doe::new(),
-            responder: tdisp::Responder::new(tdisp::function_id(requester_id, None)),
-            faults: Faults::default(),
+            faults: DeviceFaults::default(),
+            tdi: Tdi::new(requester_id),
+            sriov: if vfs > 0 {
+                Some(Sriov::new(devfn, vfs)?)
+            } else {
+                None
+            },
             nonces: NoncePool::new(),
+        })
+    }
+
+    /// The TDISP interface of `func`, whether or not a VF is enabled (for debugfs).
+    fn tdi_any(&self, func: Func) -> Option<&Tdi> {
+        match func {
+            Func::Pf => Some(&self.tdi),
+            Func::Vf(k) => self.sriov.as_ref()?.vfs.get(k).map(|vf| &vf.tdi),
         }
+    }
+
+    /// Like [`Endpoint::tdi_any`], for changing it.
+    fn tdi_any_mut(&mut self, func: Func) -> Option<&mut Tdi> {
+        match func {
+            Func::Pf => Some(&mut self.tdi),
+            Func::Vf(k) => self.sriov.as_mut()?.vfs.get_mut(k).map(|vf| &mut vf.tdi),
+        }
+    }
+
+    /// Reads a configuration dword of `func`; `None` if the function does not exist.
+    fn read(&self, func: Func, offset: u16) -> Option<u32> {
+        if !self.present {
+            return None;
+        }
+        match func {
+            Func::Pf => Some(self.read_dword(offset)),
+            Func::Vf(k) => Some(self.sriov.as_ref()?.vf(k)?.read_dword(offset)),
+        }
+    }
+
+    /// Writes the bytes of `value` selected by `mask` into the dword at `offset` of `func`;
+    /// `false` if the function does not exist.
+    fn write(&mut self, func: Func, offset: u16, mask: u32, value: u32) -> bool {
+        if !self.present {
+            return false;
+        }
+        match func {
+            Func::Pf => self.write_dword(offset, mask, value),
+            Func::Vf(k) => {
+                let Some(vf) = self.sriov.as_mut().and_then(|s| s.vf_mut(k)) else {
+                    return false;
+                };
+                vf.write_dword(offset, |old| (old & !mask) | (value & mask));
+            }
+        }
+        true
     }
 
     fn read_dword(&self, offset: u16) -> u32 {
@@ -443,12 +794,16 @@ impl Endpoint {
             DOE_CAPABILITIES => 0,
             DOE_STATUS => self.doe.status(),
             DOE_READ => self.doe.peek(),
-            IDE_CAP => ext_cap_header(bindings::PCI_EXT_CAP_ID_IDE, 0),
+            IDE_CAP => {
+                let next = if self.sriov.is_some() { SRIOV_CAP } else { 0 };
+                ext_cap_header(bindings::PCI_EXT_CAP_ID_IDE, next)
+            }
             IDE_CAPABILITIES => IDE_CAP_VALUE,
             IDE_CTL => self.ide_ctl,
             IDE_SEL_CTL => self.ide_sel_ctl,
             IDE_SEL_RID_1 => self.ide_rid[0],
             IDE_SEL_RID_2 => self.ide_rid[1],
+            SRIOV_CAP..=SRIOV_LAST => self.sriov.as_ref().map_or(0, |s| s.read_dword(offset)),
             // Everything else, including the DOE control and write mailbox registers, reads 0.
             _ => 0,
         }
@@ -460,12 +815,9 @@ impl Endpoint {
         let full = mask == u32::MAX;
         match offset {
             COMMAND_DWORD => {
-                let new = merge(u32::from(self.command)) as u16 & COMMAND_WRITABLE;
-                let cleared = self.command & !new & COMMAND_DECODE;
-                self.command = new;
-                if cleared != 0 {
-                    self.responder.config_changed();
-                }
+                let value = merge(u32::from(self.command));
+                self.tdi
+                    .write_command(&mut self.command, value, COMMAND_WRITABLE);
             }
             CACHE_LINE_DWORD => self.cache_line = merge(u32::from(self.cache_line)) as u8,
             BAR0_DWORD => {
@@ -487,6 +839,13 @@ impl Endpoint {
             IDE_SEL_CTL => self.ide_sel_ctl = merge(self.ide_sel_ctl),
             IDE_SEL_RID_1 => self.ide_rid[0] = merge(self.ide_rid[0]),
             IDE_SEL_RID_2 => self.ide_rid[1] = merge(self.ide_rid[1]),
+            // The PF's own interface does not lock its SR-IOV capability: enabling VFs is
+            // what a PF driver does after the PF was accepted.
+            SRIOV_CAP..=SRIOV_LAST => {
+                if let Some(sriov) = self.sriov.as_mut() {
+                    sriov.write_dword(offset, merge);
+                }
+            }
             // Read-only or unimplemented.
             _ => {}
         }
@@ -498,13 +857,7 @@ impl Endpoint {
             return;
         }
         self.bar = bar;
-        let bars = [tdisp::Bar {
-            index: 0,
-            start: bar,
-            len: BAR0_SIZE,
-        }];
-        // One BAR always fits; `set_bars()` moves a locked interface to ERROR.
-        let _ = self.responder.set_bars(&bars);
+        self.tdi.set_bar(bar);
     }
 
     fn doe_control(&mut self, value: u32) {
@@ -578,61 +931,73 @@ impl Endpoint {
                     return false;
                 };
                 payload.copy_from_slice(&self.doe.wbuf[8..len]);
-                self.inject_bad_nonce(payload);
+                let decoded = tdisp::decode_request(payload);
+                // The PF is the DSM of its VFs: a request for the interface of an enabled VF
+                // goes to that VF, anything else to the PF's own interface, which answers
+                // INVALID_INTERFACE for an unknown interface ID.
+                let tdi = match (&decoded, self.sriov.as_mut()) {
+                    (Ok((id, _)), Some(sriov)) => sriov
+                        .live_vfs()
+                        .map(|vf| &mut vf.tdi)
+                        .find(|tdi| tdi.responder.function_id() == *id),
+                    _ => None,
+                }
+                .unwrap_or(&mut self.tdi);
+                let is_start = matches!(decoded, Ok((_, tdisp::Request::StartInterface { .. })));
+                if is_start {
+                    tdi.inject_bad_nonce(payload);
+                }
                 // The responder draws the start nonce of a successful LOCK_INTERFACE_REQUEST
                 // from the pool. An empty pool gives it an all-zero nonce, which it answers
                 // with INSUFFICIENT_ENTROPY.
                 let nonces = &mut self.nonces;
+                let no_entropy = self.faults.no_entropy;
                 let mut rng = |buf: &mut [u8]| {
                     buf.fill(0);
-                    if let Some(nonce) = nonces.take() {
+                    if let Some(nonce) = nonces.take().filter(|_| !no_entropy) {
                         for (dst, src) in buf.iter_mut().zip(nonce.iter()) {
                             *dst = *src;
                         }
                     }
                 };
-                let is_start = matches!(
-                    tdisp::decode_request(payload),
-                    Ok((_, tdisp::Request::StartInterface { .. }))
-                );
-                let n = self
+                let n = tdi
                     .responder
                     .handle(payload, &mut self.doe.rbuf[8..], &mut rng);
                 // With `error_after_start` armed, a START that succeeded is followed at once
                 // by an error of the interface (RUN -> ERROR); the fault is then spent.
-                if is_start
-                    && self.faults.error_after_start
-                    && self.responder.state() == tdisp::State::Run
-                {
-                    self.responder.force_error();
-                    self.faults.error_after_start = false;
+                if is_start && tdi.error_after_start && tdi.responder.state() == tdisp::State::Run {
+                    tdi.responder.force_error();
+                    tdi.error_after_start = false;
                 }
                 n != 0 && self.doe.respond(tdisp::DOE_TYPE_CMA, n)
             }
             _ => false,
         }
     }
+}
 
-    /// With `bad_nonce` armed, corrupts the nonce of a START_INTERFACE the responder would
-    /// otherwise check, so that it answers INVALID_NONCE; the fault is then spent.
+impl Tdi {
+    /// With `bad_nonce` armed, corrupts the nonce of a START_INTERFACE `request` the
+    /// responder would otherwise check, so that it answers INVALID_NONCE; the fault is then
+    /// spent.
     fn inject_bad_nonce(&mut self, request: &mut [u8]) {
-        if !self.faults.bad_nonce || self.responder.state() != tdisp::State::ConfigLocked {
+        if !self.bad_nonce || self.responder.state() != tdisp::State::ConfigLocked {
             return;
         }
-        let Ok((_, tdisp::Request::StartInterface { .. })) = tdisp::decode_request(request) else {
-            return;
-        };
         if let Some(byte) = request.get_mut(tdisp::TDISP_OVERHEAD) {
             *byte ^= 0xff;
-            self.faults.bad_nonce = false;
+            self.bad_nonce = false;
         }
     }
 }
 
-/// The functions of the bus: `endpoints[i]` is at slot `i % 32`, function `i / 32`.
+/// The endpoints of the bus: `endpoints[i]` is at slot `i % 32`, function `i / 32`, its VFs (if
+/// any) at functions 1 and up of its slot.
 #[pin_data]
 struct Emulator {
     endpoints: KVec<Pin<KBox<RawSpinLockIrq<Endpoint>>>>,
+    /// Virtual functions per endpoint.
+    vfs: usize,
     /// Refills the nonce pools, in process context.
     #[pin]
     refill: Work<Emulator>,
@@ -658,36 +1023,44 @@ impl WorkItem for Emulator {
 }
 
 impl Emulator {
-    /// Returns `count` functions. Process context only: it fills their nonce pools.
-    fn new(count: usize) -> Result<Arc<Self>> {
+    /// Returns `count` endpoints with `vfs` VFs each. Process context only: it fills their
+    /// nonce pools.
+    fn new(count: usize, vfs: usize) -> Result<Arc<Self>> {
         let mut endpoints = KVec::with_capacity(count, GFP_KERNEL)?;
         for index in 0..count {
             let devfn = devfn_of(index);
             // Function 0 of a slot announces further functions.
             let multifunction = index % SLOTS + SLOTS < count;
+            let ep = Endpoint::new(devfn, multifunction, vfs)?;
             endpoints.push(
-                KBox::pin_init(
-                    new_raw_spinlock_irq!(Endpoint::new(devfn, multifunction)),
-                    GFP_KERNEL,
-                )?,
+                KBox::pin_init(new_raw_spinlock_irq!(ep), GFP_KERNEL)?,
                 GFP_KERNEL,
             )?;
         }
         Arc::pin_init(
             pin_init!(Self {
                 endpoints,
+                vfs,
                 refill <- new_work!("devsec_bus::Emulator::refill"),
             }),
             GFP_KERNEL,
         )
     }
 
-    fn endpoint(&self, bus: u8, devfn: u8) -> Option<&RawSpinLockIrq<Endpoint>> {
+    /// Returns the endpoint that implements function `devfn` of `bus`, and which of its
+    /// functions that is.
+    fn function(&self, bus: u8, devfn: u8) -> Option<(&RawSpinLockIrq<Endpoint>, Func)> {
         if bus != BUSNR {
             return None;
         }
-        let index = usize::from(devfn & 7) * SLOTS + usize::from(devfn >> 3);
-        self.endpoints.get(index).map(|ep| &**ep)
+        let (slot, function) = (usize::from(devfn >> 3), usize::from(devfn & 7));
+        let (index, func) = match function {
+            0 => (slot, Func::Pf),
+            // With SR-IOV there are at most `SLOTS` endpoints, one per slot.
+            _ if self.vfs > 0 => (slot, Func::Vf(function - 1)),
+            _ => (function * SLOTS + slot, Func::Pf),
+        };
+        self.endpoints.get(index).map(|ep| (&**ep, func))
     }
 }
 
@@ -702,15 +1075,14 @@ struct Bus(Arc<Emulator>);
 
 impl ConfigSpace for Bus {
     fn read(&self, bus: u8, devfn: u8, offset: u16, _size: AccessSize) -> Result<u32, ConfigError> {
-        let ep = self
+        let (ep, func) = self
             .0
-            .endpoint(bus, devfn)
+            .function(bus, devfn)
             .ok_or(ConfigError::DeviceNotFound)?;
-        let ep = ep.lock();
-        if !ep.present {
-            return Err(ConfigError::DeviceNotFound);
-        }
-        let dword = ep.read_dword(offset & !3);
+        let dword = ep
+            .lock()
+            .read(func, offset & !3)
+            .ok_or(ConfigError::DeviceNotFound)?;
         Ok(dword >> (8 * u32::from(offset & 3)))
     }
 
@@ -722,17 +1094,16 @@ impl ConfigSpace for Bus {
         size: AccessSize,
         value: u32,
     ) -> Result<(), ConfigError> {
-        let ep = self
+        let (ep, func) = self
             .0
-            .endpoint(bus, devfn)
+            .function(bus, devfn)
             .ok_or(ConfigError::DeviceNotFound)?;
         let shift = 8 * u32::from(offset & 3);
         let refill = {
             let mut ep = ep.lock();
-            if !ep.present {
+            if !ep.write(func, offset & !3, size.mask() << shift, value << shift) {
                 return Err(ConfigError::DeviceNotFound);
             }
-            ep.write_dword(offset & !3, size.mask() << shift, value << shift);
             !ep.nonces.is_full()
         };
         if refill {
@@ -758,12 +1129,13 @@ impl Drop for Pools {
     }
 }
 
-/// What the debugfs files of one endpoint operate on.
+/// What the debugfs files of one function operate on.
 struct EndpointFiles {
     emulator: Arc<Emulator>,
     /// PCI domain of the host bridge.
     domain: u32,
     index: usize,
+    func: Func,
 }
 
 impl EndpointFiles {
@@ -781,12 +1153,16 @@ fn read_word<'a>(reader: &mut UserSliceReader, buf: &'a mut [u8; 32]) -> Result<
 }
 
 fn state_show(files: &EndpointFiles, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let state = files.endpoint().lock().responder.state();
-    writeln!(f, "{}", state.name())
+    let state = files
+        .endpoint()
+        .lock()
+        .tdi_any(files.func)
+        .map(|tdi| tdi.responder.state());
+    writeln!(f, "{}", state.map_or("none", tdisp::State::name))
 }
 
 /// Fault names accepted by the `fault` file, in the order they are listed.
-const FAULT_NAMES: [&str; 7] = [
+const FAULT_NAMES: [&str; 8] = [
     "report_range",
     "report_count",
     "report_truncated",
@@ -794,24 +1170,33 @@ const FAULT_NAMES: [&str; 7] = [
     "error_after_start",
     "doe_busy",
     "doe_timeout",
+    "no_entropy",
 ];
 
 fn fault_show(files: &EndpointFiles, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let (faults, corruption) = {
+    let active = {
         let ep = files.endpoint().lock();
-        (ep.faults, ep.responder.report_corruption())
+        let device = ep.faults;
+        ep.tdi_any(files.func).map(|tdi| {
+            let corruption = tdi.responder.report_corruption();
+            [
+                corruption == tdisp::ReportCorruption::RangeMismatch,
+                corruption == tdisp::ReportCorruption::RangeCount,
+                corruption == tdisp::ReportCorruption::Truncated,
+                tdi.bad_nonce,
+                tdi.error_after_start,
+                device.doe_busy,
+                device.doe_timeout,
+                device.no_entropy,
+            ]
+        })
     };
-    let active = [
-        corruption == tdisp::ReportCorruption::RangeMismatch,
-        corruption == tdisp::ReportCorruption::RangeCount,
-        corruption == tdisp::ReportCorruption::Truncated,
-        faults.bad_nonce,
-        faults.error_after_start,
-        faults.doe_busy,
-        faults.doe_timeout,
-    ];
     let mut any = false;
-    for (name, _) in FAULT_NAMES.iter().zip(active).filter(|(_, on)| *on) {
+    for (name, _) in FAULT_NAMES
+        .iter()
+        .zip(active.unwrap_or_default())
+        .filter(|(_, on)| *on)
+    {
         write!(f, "{}{}", if any { " " } else { "" }, name)?;
         any = true;
     }
@@ -821,36 +1206,54 @@ fn fault_show(files: &EndpointFiles, f: &mut fmt::Formatter<'_>) -> fmt::Result 
 fn fault_store(files: &EndpointFiles, reader: &mut UserSliceReader) -> Result {
     let mut buf = [0u8; 32];
     let word = read_word(reader, &mut buf)?;
-    let mut ep = files.endpoint().lock();
+    let mut guard = files.endpoint().lock();
+    let ep = &mut *guard;
+    // The device faults of a VF act on its PF, whose mailbox carries its TDISP messages and
+    // which draws its nonces.
     match word {
-        "error" => ep.responder.force_error(),
-        "report_range" => ep
-            .responder
-            .set_report_corruption(tdisp::ReportCorruption::RangeMismatch),
-        "report_count" => ep
-            .responder
-            .set_report_corruption(tdisp::ReportCorruption::RangeCount),
-        "report_truncated" => ep
-            .responder
-            .set_report_corruption(tdisp::ReportCorruption::Truncated),
-        "bad_nonce" => ep.faults.bad_nonce = true,
-        "error_after_start" => ep.faults.error_after_start = true,
         "doe_busy" => {
             ep.faults.doe_busy = true;
             ep.doe.busy = true;
+            return Ok(());
         }
-        "doe_timeout" => ep.faults.doe_timeout = true,
+        "doe_timeout" => {
+            ep.faults.doe_timeout = true;
+            return Ok(());
+        }
+        "no_entropy" => {
+            ep.faults.no_entropy = true;
+            return Ok(());
+        }
         "none" => {
             // A mailbox held busy by the fault is released too.
             if ep.faults.doe_busy {
                 ep.doe.busy = false;
             }
-            ep.faults = Faults::default();
-            ep.responder
+            ep.faults = DeviceFaults::default();
+        }
+        _ => {}
+    }
+    let tdi = ep.tdi_any_mut(files.func).ok_or(ENODEV)?;
+    let corruption = match word {
+        "report_range" => tdisp::ReportCorruption::RangeMismatch,
+        "report_count" => tdisp::ReportCorruption::RangeCount,
+        "report_truncated" => tdisp::ReportCorruption::Truncated,
+        _ => tdi.responder.report_corruption(),
+    };
+    tdi.responder.set_report_corruption(corruption);
+    match word {
+        "error" => tdi.responder.force_error(),
+        "report_range" | "report_count" | "report_truncated" => {}
+        "bad_nonce" => tdi.bad_nonce = true,
+        "error_after_start" => tdi.error_after_start = true,
+        "none" => {
+            tdi.bad_nonce = false;
+            tdi.error_after_start = false;
+            tdi.responder
                 .set_report_corruption(tdisp::ReportCorruption::None);
         }
         _ => {
-            drop(ep);
+            drop(guard);
             pr_err!("fault: unknown fault '{}'\n", word);
             return Err(EINVAL);
         }
@@ -870,10 +1273,35 @@ fn remove_store(files: &EndpointFiles, reader: &mut UserSliceReader) -> Result {
         if !ep.present {
             return Err(ENODEV);
         }
-        // From now on the function answers configuration cycles like an empty slot.
+        // From now on the function (with its VFs) answers configuration cycles like an empty
+        // slot.
         ep.present = false;
     }
     host::remove_function(files.domain, BUSNR, devfn_of(files.index))
+}
+
+/// Creates the debugfs directory of function `func` of endpoint `index`.
+fn function_files(
+    root: &Dir,
+    data: EndpointFiles,
+    devfn: u8,
+) -> Result<Pin<KBox<Scope<EndpointFiles>>>> {
+    let name = CString::try_from_fmt(fmt!(
+        "{:04x}:{:02x}:{:02x}.{}",
+        data.domain,
+        BUSNR,
+        devfn >> 3,
+        devfn & 7
+    ))?;
+    let scope = root.scope(data, &name, |files, dir| {
+        dir.read_callback_file(c"tdisp_state", files, &state_show);
+        dir.read_write_callback_file(c"fault", files, &fault_show, &fault_store);
+        // Surprise removal is of a whole endpoint; a VF goes away with its PF.
+        if files.func == Func::Pf {
+            dir.write_only_callback_file(c"remove", files, &remove_store);
+        }
+    });
+    KBox::pin_init(scope, GFP_KERNEL)
 }
 
 struct DevsecBus {
@@ -899,6 +1327,16 @@ impl kernel::Module for DevsecBus {
             );
             return Err(EINVAL);
         }
+        let vfs = usize::try_from(module_parameters::vfs.value()).map_err(|_| EINVAL)?;
+        if vfs > MAX_VFS || (vfs > 0 && count > SLOTS) {
+            pr_err!(
+                "vfs={} needs vfs <= {} and endpoints <= {}\n",
+                vfs,
+                MAX_VFS,
+                SLOTS
+            );
+            return Err(EINVAL);
+        }
 
         let parent = faux::Registration::new(c"devsec_bus", None)?;
         let dev = parent.as_ref().as_ref();
@@ -911,34 +1349,29 @@ impl kernel::Module for DevsecBus {
         )
         .inspect_err(|e| pr_err!("no free physical address range for BARs: {:?}\n", e))?;
         let (start, end) = (window.start(), window.end());
-        let emulator = Emulator::new(count)?;
+        let emulator = Emulator::new(count, vfs)?;
         let pools = Pools(emulator.clone());
         let bridge = HostBridge::new(dev, BUSNR, window, Bus(emulator.clone()))
             .inspect_err(|e| pr_err!("registering the host bridge failed: {:?}\n", e))?;
         let domain = bridge.access(dev)?.domain();
 
         let root = Dir::new(c"devsec_bus");
-        let mut files = KVec::with_capacity(count, GFP_KERNEL)?;
+        let mut files = KVec::with_capacity(count * (1 + vfs), GFP_KERNEL)?;
         for index in 0..count {
             let devfn = devfn_of(index);
-            let name = CString::try_from_fmt(fmt!(
-                "{:04x}:{:02x}:{:02x}.{}",
-                domain,
-                BUSNR,
-                devfn >> 3,
-                devfn & 7
-            ))?;
-            let data = EndpointFiles {
-                emulator: emulator.clone(),
-                domain,
-                index,
-            };
-            let scope = root.scope(data, &name, |files, dir| {
-                dir.read_callback_file(c"tdisp_state", files, &state_show);
-                dir.read_write_callback_file(c"fault", files, &fault_show, &fault_store);
-                dir.write_only_callback_file(c"remove", files, &remove_store);
-            });
-            files.push(KBox::pin_init(scope, GFP_KERNEL)?, GFP_KERNEL)?;
+            // The PF at function 0, its VFs at 1 and up.
+            for i in 0..=vfs {
+                let func = i.checked_sub(1).map_or(Func::Pf, Func::Vf);
+                let data = EndpointFiles {
+                    emulator: emulator.clone(),
+                    domain,
+                    index,
+                    func,
+                };
+                // CAST: `i <= MAX_VFS`.
+                let scope = function_files(&root, data, devfn + i as u8)?;
+                files.push(scope, GFP_KERNEL)?;
+            }
         }
 
         pr_info!(
@@ -949,6 +1382,9 @@ impl kernel::Module for DevsecBus {
             start,
             end
         );
+        if vfs > 0 {
+            pr_info!("each endpoint is an SR-IOV PF with {} VF(s)\n", vfs);
+        }
         Ok(Self {
             domain,
             _files: files,

@@ -4,8 +4,9 @@
 //!
 //! The module registers one devsec TSM (`/sys/class/tsm/tsmN`, `pci_mode` "devsec") below a
 //! faux device. The PCI core calls it through `/sys/bus/pci/devices/<bdf>/tsm/{lock,accept,
-//! unlock}`; it talks TDISP to the function over the function's CMA/SPDM DOE mailbox, with the
-//! messages built and checked by the shared codec in `tdisp/`:
+//! unlock}`; it talks TDISP to the function over the function's CMA/SPDM DOE mailbox (an SR-IOV
+//! virtual function's over its physical function's), with the messages built and checked by the
+//! shared codec in `tdisp/`:
 //!
 //! - lock: GET_TDISP_VERSION (1.0 required), GET_TDISP_CAPABILITIES (the requests used below
 //!   and the NO_FW_UPDATE lock flag required), LOCK_INTERFACE_REQUEST with NO_FW_UPDATE and
@@ -29,7 +30,7 @@
 //!
 //! | cause                                                         | errno             |
 //! |---------------------------------------------------------------|-------------------|
-//! | no CMA/SPDM DOE mailbox                                       | `ENODEV`          |
+//! | no CMA/SPDM DOE mailbox (of a VF: on its PF, or PF removed)   | `ENODEV`          |
 //! | DOE: no answer within the DOE timeout (one second)            | `ETIMEDOUT`       |
 //! | DOE: mailbox busy                                             | `EBUSY`           |
 //! | DOE: mailbox error, wrong object type, device gone            | `EIO`             |

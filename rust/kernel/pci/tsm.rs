@@ -55,14 +55,34 @@ impl Device {
         unsafe { &*ptr.cast() }
     }
 
-    /// Returns the first DOE mailbox of the function that supports `vendor` and `object_type`.
-    pub fn doe_mailbox(&self, vendor: u16, object_type: u8) -> Option<doe::Mailbox<'_>> {
-        // SAFETY: By the type invariants the function is not deleted while `self` is borrowed.
-        unsafe { doe::Mailbox::find_unchecked(&self.0, vendor, object_type) }
+    /// Returns the function that carries the TDISP messages of this one: the function itself
+    /// or, for an SR-IOV virtual function, its physical function (the VF's Device Security
+    /// Manager). [`None`] if that physical function is being removed.
+    pub fn dsm(&self) -> Option<&super::Device> {
+        // SAFETY: `self.as_raw()` is a valid `struct pci_dev` on which a devsec operation runs
+        // (type invariants), with `pci_tsm_rwsem` held, as `pci_tsm_devsec_dsm()` requires.
+        let dsm = unsafe { bindings::pci_tsm_devsec_dsm(self.0.as_raw()) };
+        if dsm.is_null() {
+            return None;
+        }
+        // SAFETY: `dsm` is `self` or its physical function, which the virtual function holds
+        // a reference to; both are valid `struct pci_dev`s for as long as `self` is borrowed.
+        // `pci::Device` is a transparent wrapper of `struct pci_dev`.
+        Some(unsafe { &*dsm.cast() })
     }
 
-    /// Returns the function's CMA/SPDM DOE mailbox (vendor PCI-SIG, type
-    /// [`doe::FEATURE_CMA`]), which carries TDISP messages.
+    /// Returns the first DOE mailbox that supports `vendor` and `object_type` of the function
+    /// that carries this function's TDISP messages (see [`Device::dsm`]).
+    pub fn doe_mailbox(&self, vendor: u16, object_type: u8) -> Option<doe::Mailbox<'_>> {
+        let dsm = self.dsm()?;
+        // SAFETY: By the type invariants the function is not deleted while `self` is borrowed,
+        // and by `pci_tsm_devsec_dsm()` neither is the physical function `dsm()` returned
+        // while the operation holds `pci_tsm_rwsem`, which it does while `self` is borrowed.
+        unsafe { doe::Mailbox::find_unchecked(dsm, vendor, object_type) }
+    }
+
+    /// Returns the CMA/SPDM DOE mailbox (vendor PCI-SIG, type [`doe::FEATURE_CMA`]) that
+    /// carries the function's TDISP messages: its own, or its physical function's.
     pub fn cma_mailbox(&self) -> Option<doe::Mailbox<'_>> {
         self.doe_mailbox(bindings::PCI_VENDOR_ID_PCI_SIG as u16, doe::FEATURE_CMA)
     }

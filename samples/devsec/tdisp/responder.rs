@@ -304,7 +304,6 @@ impl Responder {
     }
 
     /// Returns the interface ID.
-    #[cfg(tdisp_kunit)]
     pub(crate) fn function_id(&self) -> u32 {
         self.function_id
     }

@@ -59,11 +59,13 @@ Device. Accepting and rejecting stay with bus code.""",
     (None, None, ["pci-tsm-devsec-index-*"], []),
     (None, None, ["pci-tsm-devsec-lock-*"], []),
     (None, None, ["pci-tsm-devsec-accept.patch"], []),
+    (None, None, ["pci-tsm-devsec-dsm-*"], []),
     (None, None, ["tsm-*"], []),
     (None, None, ["rust-bindings-*"], []),
     (None, None, ["rust-sync-*"], ["rust/kernel/sync/lock/raw_spinlock.rs"]),
     (None, None, ["rust-pci-host-*"], ["rust/kernel/pci/host.rs"]),
     (None, None, ["rust-pci-doe-*"], ["rust/kernel/pci/doe.rs", "rust/kernel/pci/tsm.rs"]),
+    (None, None, ["rust-pci-sriov-*"], []),
     ("samples: devsec: emulated TDISP device, devsec TSM and driver",
      """There is no TDISP hardware on a developer's desk and QEMU has no TDISP
 device model. Add Rust samples that provide one inside the guest kernel:
