@@ -99,7 +99,10 @@ load_all() {
 	modprobe devsec_bus "$@" && modprobe devsec_tsm && modprobe devsec_pci && find_tsm
 }
 unload_all() {
-	rmmod devsec_pci devsec_tsm devsec_bus 2>/dev/null
+	local m
+	for m in devsec_pf devsec_pci devsec_tsm devsec_bus; do
+		[ -d "/sys/module/$m" ] && rmmod "$m"
+	done
 	! lsmod | grep -q '^devsec_'
 }
 
@@ -166,12 +169,16 @@ bus_window() {
 	sed -n 's/^ *\([0-9a-f]*\)-\([0-9a-f]*\) : devsec_bus$/\1 \2/p' /proc/iomem | head -n1
 }
 bus_count() { ls -d /sys/bus/pci/devices/10000:01:* 2>/dev/null | grep -c .; }
-# cfg_dword DEV OFFSET: a config space dword read through sysfs, as 0x%08x.
-cfg_dword() {
-	local b
-	b=$(od -An -tx1 -j "$2" -N4 "$1/config" | tr -d ' \n')
-	[ ${#b} = 8 ] && echo "0x${b:6:2}${b:4:2}${b:2:2}${b:0:2}"
+# cfg_rd DEV OFFSET: set CFG to a config space dword read through sysfs, as
+# 0x%08x (one fork: under KASAN and TCG the DOE cases below are dominated by
+# the cost of forks).
+cfg_rd() {
+	CFG=$(od -An -tx4 -j "$2" -N4 "$1/config")
+	CFG=${CFG//[ $'\n']/}
+	[ ${#CFG} = 8 ] && CFG=0x$CFG
 }
+# cfg_dword DEV OFFSET: print that dword.
+cfg_dword() { cfg_rd "$1" "$2" && echo "$CFG"; }
 # bar0_ok DEV: BAR0 is a 16 KiB 64-bit memory BAR inside the devsec_bus window.
 bar0_ok() {
 	local start end flags w
@@ -192,11 +199,14 @@ bus_caps_ok() {
 	(( (exp & 0xff) == 0x10 && (exp >> 20 & 0xf) == 9 && devcap & 0x40000000 )) || return 1
 	(( (doe & 0xffff) == 0x2e && doe >> 20 == 0x180 && (ide & 0xffff) == 0x30 ))
 }
-# cfg_wr DEV OFFSET VALUE: one config space dword write through sysfs.
+# cfg_wr DEV OFFSET VALUE: one config space dword write through sysfs (the
+# bytes go through a file, so that only dd forks).
+CFGF=/tmp/devsec.cfg
 cfg_wr() {
-	local v=$(printf '%08x' "$3")
-	printf "\\x${v:6:2}\\x${v:4:2}\\x${v:2:2}\\x${v:0:2}" |
-		dd of="$1/config" bs=4 seek=$(($2 / 4)) count=1 conv=notrunc 2>/dev/null
+	local v
+	printf -v v '%08x' "$3"
+	printf "\\x${v:6:2}\\x${v:4:2}\\x${v:2:2}\\x${v:0:2}" >"$CFGF"
+	dd if="$CFGF" of="$1/config" bs=4 seek=$(($2 / 4)) count=1 conv=notrunc 2>/dev/null
 }
 # Drive the DOE mailbox at 0x100 by hand, as drivers/pci/doe.c does: a TDISP
 # GET_DEVICE_INTERFACE_STATE for interface 0x100 (bus 1, devfn 0) in an SPDM
@@ -240,10 +250,10 @@ doe_exchange() {
 	RSP=()
 	for w in "$@"; do cfg_wr "$d" $((0x110)) $w || return 1; done
 	cfg_wr "$d" $((0x108)) 0x80000000 || return 1
-	for i in $(seq 32); do
-		st=$(cfg_dword "$d" $((0x10c))) || return 1
-		((st & 0x80000000)) || return 0
-		RSP+=("$(cfg_dword "$d" $((0x114)))") && cfg_wr "$d" $((0x114)) 0 || return 1
+	for ((i = 0; i < 32; i++)); do
+		cfg_rd "$d" $((0x10c)) || return 1
+		((CFG & 0x80000000)) || return 0
+		cfg_rd "$d" $((0x114)) && RSP+=("$CFG") && cfg_wr "$d" $((0x114)) 0 || return 1
 	done
 }
 # tdisp_by_hand DEV TYPE BODY_DWORDS...: a TDISP 1.0 request of TYPE for
@@ -575,6 +585,29 @@ fault_case fault_doe_timeout doe_timeout "Connection timed out" CONFIG_LOCKED
 # confirmed RUN: the TSM stops it and locks it again, so the function is never
 # left running and not accepted; the next accept (fault spent) succeeds.
 fault_case accept_failure_rolls_back error_after_start "Input/output error" CONFIG_LOCKED
+# The device has no entropy for a start nonce: LOCK fails, nothing changes.
+fault "$BDF" no_entropy
+expect_err fault_lock_no_entropy "Resource temporarily unavailable" "$D/tsm/lock" "$TSM"
+fault "$BDF" none
+# START succeeds, the interface fails, and locking it again fails too (no
+# entropy): the TSM leaves it stopped, never running; the PCI core still holds
+# the lock, the device is not accepted, and unlock cleans up.
+override
+lock
+fault "$BDF" error_after_start
+fault "$BDF" no_entropy
+accept
+rc=$?
+read_state
+result accept_failure_relock_fails_stopped \
+	"$([ $rc != 0 ] && [ "$WERR" = "Input/output error" ] && [ "$S_TDISP" = CONFIG_UNLOCKED ] &&
+	[ "$S_LOCK" = "$TSM" ] && [ "$S_ACCEPT" = 0 ] && ! bound &&
+	dmesg | grep -q "$BDF: TDISP interface 0x100 not locked again"; echo $?)" \
+	"rc $rc ($WERR), $(state_line)"
+fault "$BDF" none
+unlock
+result accept_failure_relock_fails_unlock_recovers "$(state_is_pristine; echo $?)" \
+	"$WERR; $(state_line)"
 override
 lock && fault "$BDF" error_after_start && ! accept && accept
 result accept_after_rollback_succeeds "$(state_is_running; echo $?)" "$WERR; $(state_line)"
@@ -708,6 +741,210 @@ result concurrent_writers_invariant "$inv" "$(state_line) $(head -3 /tmp/race.er
 reset_dev
 cycle
 result concurrent_writers_then_cycle_works $?
+
+#
+# SR-IOV: the endpoint is a PF with $NVF virtual functions, each a TDISP
+# interface of its own whose messages go through the PF's DOE mailbox. The
+# PF driver devsec_pf waits for the PF's acceptance, then enables the VFs;
+# unbinding it disables them. Removing VFs runs the PF driver's ->remove()
+# path into pci_destroy_dev() of each VF, which takes pci_tsm_rwsem: none of
+# this may run under pci_tsm_rwsem (it would deadlock), so every step that
+# can reach it runs under 'within', and a hang is a failed point.
+#
+NVF=3
+PF=$BDF
+VFS="10000:01:00.1 10000:01:00.2 10000:01:00.3"
+# within SECS CMD...: CMD's status, or 124 if it has not finished after SECS
+# seconds; it is then left behind (a task stuck in the kernel cannot be
+# killed) and the suite goes on.
+within() {
+	local secs=$1 pid i
+	shift
+	"$@" &
+	pid=$!
+	for ((i = 0; i < secs * 10; i++)); do
+		kill -0 "$pid" 2>/dev/null || { wait "$pid"; return; }
+		sleep 0.1
+	done
+	diag "still running after ${secs}s: $*"
+	return 124
+}
+# hung NAME: NAME's step is stuck in the kernel (most likely holding a lock
+# that every sysfs access below would wait for): fail NAME and end the suite
+# here, so the guest finishes and shows what passed.
+hung() {
+	not_ok "$1" "stuck for 60 s in the kernel; the remaining points are not run"
+	ktap_end
+	exit 1
+}
+pf_bound() { [ -e "/sys/bus/pci/drivers/devsec_pf/$PF" ]; }
+# vf_count: VF devices present.
+vf_count() { ls -d /sys/bus/pci/devices/10000:01:00.[1-7] 2>/dev/null | grep -c .; }
+# stopped_msgs BDF: how often the TSM stopped (unlocked) BDF's interface.
+stopped_msgs() { dmesg | grep -c "$1: TDISP interface 0x[0-9a-f]* stopped (CONFIG_UNLOCKED)"; }
+# pf_up: lock and accept the PF with devsec_pf waiting for it; VFs appear.
+pf_up() {
+	echo devsec_pf >"$(dev "$PF")/driver_override"
+	lock "$PF" || { diag "PF lock: $WERR"; return 1; }
+	accept "$PF" || { diag "PF accept: $WERR"; return 1; }
+	pf_bound && [ "$(vf_count)" = $NVF ] ||
+		{ diag "PF: $(state_line "$PF"), $(vf_count) VFs"; return 1; }
+}
+# vfs_up: lock, accept and bind devsec_pci on every VF, each step checked.
+vfs_up() {
+	local v
+	for v in $VFS; do
+		override "$v"
+		lock "$v" || { diag "VF $v lock: $WERR"; return 1; }
+		state_is_locked "$v" || { diag "VF $v after lock: $(state_line "$v")"; return 1; }
+		accept "$v" || { diag "VF $v accept: $WERR"; return 1; }
+		state_is_running "$v" ||
+			{ diag "VF $v after accept: $(state_line "$v")"; return 1; }
+	done
+}
+# vf_stops_before: record how often each VF was stopped so far.
+declare -A VSTOP
+vf_stops_before() { local v; for v in $VFS; do VSTOP[$v]=$(stopped_msgs "$v"); done; }
+# vfs_torn_down: no VF left, each stopped once more by the TSM since
+# vf_stops_before, and every VF interface CONFIG_UNLOCKED.
+vfs_torn_down() {
+	local v
+	[ "$(vf_count)" = 0 ] || { diag "$(vf_count) VFs left"; return 1; }
+	for v in $VFS; do
+		[ "$(stopped_msgs "$v")" = $((VSTOP[$v] + 1)) ] ||
+			{
+				diag "VF $v: stopped ${VSTOP[$v]} -> $(stopped_msgs "$v") times"
+				return 1
+			}
+		[ "$(tdisp_state "$v")" = CONFIG_UNLOCKED ] ||
+			{ diag "VF $v: tdisp $(tdisp_state "$v")"; return 1; }
+	done
+}
+# pf_still_accepted: PF locked, accepted, TDISP RUN (unbinding its driver
+# does not take it out of the TEE).
+pf_still_accepted() {
+	read_state "$PF"
+	[ "$S_LOCK" = "$TSM" ] && [ "$S_ACCEPT" = 1 ] && [ "$S_TDISP" = RUN ]
+}
+
+rmmod devsec_bus && modprobe devsec_bus vfs=$NVF && modprobe devsec_pf && sleep 0.2
+tv=$(rd "$(dev "$PF")/sriov_totalvfs")
+nv0=$(vf_count)
+pf_up
+rc=$?
+ok_vfs=0
+for v in $VFS; do
+	d=$(dev "$v")
+	[ "$(rd "$d/device")" = 0x0d5d ] && [ "$(readlink "$d/physfn")" = ../10000:01:00.0 ] &&
+		bar0_ok "$d" && [ -e "$d/tsm/lock" ] && state_is_pristine "$v" &&
+		ok_vfs=$((ok_vfs + 1))
+done
+result sriov_enable_vfs_enumerate \
+	"$([ "$tv" = $NVF ] && [ "$nv0" = 0 ] && [ $rc = 0 ] && [ $ok_vfs = $NVF ] &&
+	[ "$(rd "$(dev "$PF")/sriov_numvfs")" = $NVF ]; echo $?)" \
+	"totalvfs '$tv', VFs before $nv0, pf_up rc $rc, $ok_vfs of $NVF VFs as expected"
+
+# One VF through its life cycle; the PF and the other VFs are untouched.
+v1=${VFS%% *}
+cycle "$v1"
+rc=$?
+others=0
+for v in ${VFS#* }; do state_is_pristine "$v" || others=1; done
+result sriov_vf_lifecycle "$([ $rc = 0 ] && [ $others = 0 ] && pf_still_accepted; echo $?)" \
+	"rc $rc, others $others, PF: $(state_line "$PF")"
+
+# A refused START on one VF leaves that VF locked, the others and the PF as
+# they were.
+override "$v1"
+lock "$v1"
+fault "$v1" bad_nonce
+accept "$v1"
+rc=$?
+result sriov_vf_refused_accept_isolated \
+	"$([ $rc != 0 ] && [ "$WERR" = "Permission denied" ] && state_is_locked "$v1" &&
+	state_is_pristine "${VFS##* }" && pf_still_accepted; echo $?)" \
+	"rc $rc ($WERR), VF: $(state_line "$v1"), PF: $(state_line "$PF")"
+reset_dev "$v1"
+
+# Clearing VF MSE in the PF's SR-IOV control register is a configuration
+# change for every running VF: ERROR, while the PF keeps running.
+vfs_up
+ctl=$(cfg_dword "$(dev "$PF")" $((0x208)))
+cfg_wr "$(dev "$PF")" $((0x208)) $((ctl & ~0x8))
+nerr=0
+for v in $VFS; do [ "$(tdisp_state "$v")" = ERROR ] && nerr=$((nerr + 1)); done
+cfg_wr "$(dev "$PF")" $((0x208)) "$ctl"
+result sriov_vf_mse_clear_is_config_change \
+	"$([ $nerr = $NVF ] && pf_still_accepted; echo $?)" \
+	"$nerr of $NVF VFs in ERROR; PF: $(state_line "$PF")"
+for v in $VFS; do reset_dev "$v"; done
+
+# Unbind the PF driver while every VF is accepted and bound: the VFs are
+# unbound, rejected, unlocked and removed; the PF stays accepted.
+vfs_up
+rc=$?
+vf_stops_before
+within 60 sh -c "echo $PF >/sys/bus/pci/drivers/devsec_pf/unbind"
+rc2=$?
+[ $rc2 = 124 ] && hung sriov_pf_remove_while_vfs_accepted
+result sriov_pf_remove_while_vfs_accepted \
+	"$([ $rc = 0 ] && [ $rc2 = 0 ] && ! pf_bound && vfs_torn_down && pf_still_accepted
+	echo $?)" \
+	"vfs_up rc $rc, unbind rc $rc2, PF: $(state_line "$PF")"
+# Bound again, the PF driver brings back VFs that start over, unlocked.
+echo "$PF" >/sys/bus/pci/drivers_probe 2>/dev/null
+nv=0
+for v in $VFS; do state_is_pristine "$v" && nv=$((nv + 1)); done
+result sriov_pf_rebind_vfs_pristine "$(pf_bound && [ $nv = $NVF ]; echo $?)" \
+	"PF: $(state_line "$PF"), $nv of $NVF VFs pristine"
+
+# Unload the PF driver's module while every VF is accepted.
+vfs_up
+rc=$?
+vf_stops_before
+within 60 rmmod devsec_pf
+rc2=$?
+[ $rc2 = 124 ] && hung sriov_pf_remove_module_unload_while_vfs_accepted
+result sriov_pf_remove_module_unload_while_vfs_accepted \
+	"$([ $rc = 0 ] && [ $rc2 = 0 ] && vfs_torn_down && pf_still_accepted; echo $?)" \
+	"vfs_up rc $rc, rmmod rc $rc2, PF: $(state_line "$PF")"
+modprobe devsec_pf
+echo "$PF" >/sys/bus/pci/drivers_probe 2>/dev/null
+
+# Unlock the PF while every VF is accepted: the PF driver's ->remove()
+# disables SR-IOV, and each VF's removal takes pci_tsm_rwsem, so the PF's
+# driver must be released with no lock held.
+vfs_up
+rc=$?
+vf_stops_before
+within 60 unlock "$PF"
+rc2=$?
+[ $rc2 = 124 ] && hung sriov_pf_unlock_while_vfs_accepted
+read_state "$PF"
+result sriov_pf_unlock_while_vfs_accepted \
+	"$([ $rc = 0 ] && [ $rc2 = 0 ] && vfs_torn_down && ! pf_bound && [ -z "$S_LOCK" ] &&
+	[ "$S_ACCEPT" = 0 ] && [ "$S_TDISP" = CONFIG_UNLOCKED ]; echo $?)" \
+	"vfs_up rc $rc, unlock rc $rc2, PF: $(state_line "$PF")"
+
+# Unregister the TSM while the PF and every VF are accepted: everything is
+# unbound, rejected and unlocked, the VFs are removed on the way.
+pf_up && vfs_up
+rc=$?
+vf_stops_before
+within 60 rmmod devsec_tsm
+rc2=$?
+[ $rc2 = 124 ] && hung sriov_unregister_tsm_while_vfs_accepted
+read_state "$PF"
+result sriov_unregister_tsm_while_vfs_accepted \
+	"$([ $rc = 0 ] && [ $rc2 = 0 ] && vfs_torn_down && ! pf_bound && [ -z "$S_LOCK" ] &&
+	[ "$S_TDISP" = CONFIG_UNLOCKED ] && [ ! -e "$(dev "$PF")/tsm/lock" ]; echo $?)" \
+	"pf_up/vfs_up rc $rc, rmmod rc $rc2, PF: $(state_line "$PF")"
+modprobe devsec_tsm && find_tsm
+echo "" >"$(dev "$PF")/driver_override"
+rmmod devsec_pf
+rmmod devsec_bus && modprobe devsec_bus && sleep 0.2
+cycle
+result sriov_then_cycle_works $?
 
 #
 # Scale: $MANY endpoints, all accepted and bound, then all unlocked.
