@@ -18,6 +18,13 @@
 # holding a guest spinlock stalls the other one, so guests go first).
 #
 # COCO_FLAVOURS="normal" (for example) limits the run during development.
+#
+# A guest whose inputs did not change since its last passing run (same
+# kernel image, same initramfs contents: modules and guest scripts, same
+# runner, timeout and options) is not booted again: its results are reused
+# and marked as such, as make does not rebuild what is up to date. A run
+# with any failed point is never reused. COCO_RERUN=1 boots every guest
+# (CI does).
 
 here=$(dirname "$0")
 . "$here/common.sh"
@@ -57,12 +64,36 @@ step() {
 }
 order=()
 
+# guest_inputs FLAVOUR TIMEOUT: a digest of everything a guest run depends on.
+guest_inputs() {
+	local out=$BUILD/$1
+	{
+		sha256sum <"$out/arch/x86/boot/bzImage"
+		(cd "$out/initramfs.d" && find . -type f -print0 | LC_ALL=C sort -z |
+			xargs -0 sha256sum && find . -type l -printf '%p -> %l\n' | LC_ALL=C sort)
+		sha256sum <"$here/run-vm.sh"
+		echo "timeout=$2 append=${COCO_APPEND:-} kvm=${COCO_KVM:-0}"
+	} | sha256sum | cut -d' ' -f1
+}
+
 # guest FLAVOUR: boot the flavour's kernel and keep its guest log (and, for
 # the normal flavour, run the host checks against its build).
 guest() {
-	local f=$1 tmo=900 prio=(nice -n 5)
+	local f=$1 tmo=900 prio=(nice -n 5) key passed=$BUILD/$1/guest.passed
 	case $f in debug | kcsan) tmo=1500 prio=() ;; esac
-	step "vm_${f}_clean" "${prio[@]}" "$here/run-vm.sh" "$f" test "$tmo"
+	key=$(guest_inputs "$f" "$tmo")
+	if [ "${COCO_RERUN:-0}" != 1 ] && [ -f "$BUILD/$f/guest.log" ] &&
+		[ "$(cat "$passed" 2>/dev/null)" = "$key" ]; then
+		echo "reused: inputs unchanged since the passing run of" \
+			"$(date -u -r "$passed" '+%F %H:%M UTC')" >"$res/steps/vm_${f}_clean.note"
+		echo "vm_${f}_clean 0" >>"$res/timings"
+		echo 0 >"$res/steps/vm_${f}_clean"
+	else
+		rm -f "$passed"
+		step "vm_${f}_clean" "${prio[@]}" "$here/run-vm.sh" "$f" test "$tmo" &&
+			! grep -aqE '^[[:space:]]*not ok' "$BUILD/$f/guest.log" &&
+			echo "$key" >"$passed"
+	fi
 	# Why it failed (timeout, splat, ...), and the results it got to.
 	cp "$BUILD/$f/vm-failure" "$res/steps/vm_${f}_clean.why" 2>/dev/null
 	cp "$BUILD/$f/guest.log" "$res/$f.log" 2>/dev/null
@@ -112,8 +143,9 @@ wait "${jobs_bg[@]}"
 	i=0
 	for s in "${order[@]}"; do
 		i=$((i + 1))
+		note=$(cat "$res/steps/$s.note" 2>/dev/null)
 		if [ "$(cat "$res/steps/$s" 2>/dev/null)" = 0 ]; then
-			echo "ok $i $s"
+			echo "ok $i $s${note:+ # $note}"
 		elif [ -s "$res/steps/$s.why" ]; then
 			echo "not ok $i $s # $(head -n1 "$res/steps/$s.why")"
 		else
@@ -143,6 +175,11 @@ for m, s in re.findall(r"(\d+)m([\d.]+)s", sys.stdin.read()):
 print(round(t))')
 echo "(wall ${wall} s, CPU ${cpu} s, CPU/2 $((cpu / 2)) s," \
 	"wall/(CPU/2) $(python3 -c "print(round($wall / max($cpu / 2, 1), 2))"))" >&2
+reused=$(cd "$res/steps" && ls -- *.note 2>/dev/null |
+	sed 's/^vm_\(.*\)_clean\.note$/\1/' | paste -sd' ')
+[ -n "$reused" ] &&
+	echo "(guest results reused, inputs unchanged since they passed: $reused;" \
+		"COCO_RERUN=1 boots them again)" >&2
 echo
 echo "Per-test results:"
 # The summary's last line, "N passed, N failed[, N skipped]", ends the output.
