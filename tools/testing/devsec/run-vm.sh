@@ -70,10 +70,28 @@ splat='(WARNING:|BUG:|Oops|Kernel panic|general protection fault|INFO: possible'
 splat+='|INFO: task .* blocked|possible circular locking|possible recursive locking'
 splat+='|inconsistent lock state|suspicious RCU usage|KASAN:|UBSAN:|unreferenced object'
 splat+='|suspected memory leak)'
-if grep -aEn "$splat" "$con" "$guest" | grep -av 'coco-guest:' >"$out/splats.txt"; then
+# One known upstream issue is not ours and is listed, not failed: Linux
+# 7.3.4 asserts pci_rescan_remove_lock in pci_stop_and_remove_bus_device(),
+# which pci_disable_sriov() reaches without it whenever a PF driver's
+# ->remove() runs from a sysfs unbind or rmmod (as for any in-tree SR-IOV
+# driver). Such a WARNING is recognised by its call trace going through
+# sriov_disable(); its lines go to known-upstream.txt.
+known_upstream() {
+	awk '/WARNING: drivers\/pci\/remove\.c:[0-9]+ at pci_stop_and_remove_bus_device/ {
+		w = FNR; ok = 0; next }
+	w && /sriov_disable/ { ok = 1 }
+	w && /---\[ end trace/ { if (ok) print FILENAME ":" w ":"; w = 0 }' "$@"
+}
+known_upstream "$con" "$guest" >"$out/known-upstream.txt"
+if grep -aEn "$splat" "$con" "$guest" | grep -av 'coco-guest:' |
+	grep -avFf <(grep . "$out/known-upstream.txt" || echo '@@none@@') \
+	>"$out/splats.txt"; then
 	head -40 "$out/splats.txt" >&2
 	fail "kernel splat detected (see $out/splats.txt)"
 fi
+[ -s "$out/known-upstream.txt" ] &&
+	echo "[$flavour] $(wc -l <"$out/known-upstream.txt") known upstream WARNING(s)" \
+		"(pci_disable_sriov() from ->remove(), see run-vm.sh): $out/known-upstream.txt" >&2
 grep -aq '^coco-guest: done' "$guest" 2>/dev/null ||
 	fail "the guest did not finish (crash, panic or lost output)"
 # The suite prints its KTAP plan last: a suite that died half-way has none,
