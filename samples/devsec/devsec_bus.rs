@@ -562,17 +562,27 @@ impl Sriov {
         }
     }
 
+    /// VF Enable is set.
+    fn vf_enable(&self) -> bool {
+        u32::from(self.ctrl) & bindings::PCI_SRIOV_CTRL_VFE != 0
+    }
+
+    /// The number of VFs that exist: NumVFs while VF Enable is set, else none.
+    fn live(&self) -> usize {
+        if self.vf_enable() {
+            usize::from(self.num_vfs)
+        } else {
+            0
+        }
+    }
+
     fn enabled(&self, k: usize) -> bool {
-        u32::from(self.ctrl) & bindings::PCI_SRIOV_CTRL_VFE != 0 && k < usize::from(self.num_vfs)
+        k < self.live()
     }
 
     /// The enabled VFs.
     fn live_vfs(&mut self) -> impl Iterator<Item = &mut VirtFn> {
-        let live = if u32::from(self.ctrl) & bindings::PCI_SRIOV_CTRL_VFE != 0 {
-            usize::from(self.num_vfs)
-        } else {
-            0
-        };
+        let live = self.live();
         self.vfs.iter_mut().take(live)
     }
 
@@ -599,7 +609,7 @@ impl Sriov {
         match offset {
             SRIOV_CTRL => self.set_ctrl(merge(u32::from(self.ctrl)) as u16 & SRIOV_CTRL_WRITABLE),
             // NumVFs may change only while VF Enable is clear.
-            SRIOV_NUM_VF if u32::from(self.ctrl) & bindings::PCI_SRIOV_CTRL_VFE == 0 => {
+            SRIOV_NUM_VF if !self.vf_enable() => {
                 let num = merge(u32::from(self.num_vfs)) & 0xffff;
                 // CAST: clamped to TotalVFs, at most `MAX_VFS`.
                 self.num_vfs = num.min(self.total()) as u16;

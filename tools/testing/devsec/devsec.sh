@@ -827,7 +827,18 @@ pf_still_accepted() {
 	[ "$S_LOCK" = "$TSM" ] && [ "$S_ACCEPT" = 1 ] && [ "$S_TDISP" = RUN ]
 }
 
-rmmod devsec_bus && modprobe devsec_bus vfs=$NVF && modprobe devsec_pf && sleep 0.2
+# Bad vfs= values: more VFs than functions in a slot, or VFs with more
+# endpoints than slots (VFs take the functions of their PF's slot).
+rmmod devsec_bus
+modprobe devsec_bus vfs=8 2>/dev/null
+r1=$?
+modprobe devsec_bus endpoints=33 vfs=1 2>/dev/null
+r2=$?
+result sriov_bad_vfs_parameter_refused \
+	"$([ $r1 != 0 ] && [ $r2 != 0 ] && [ ! -d /sys/module/devsec_bus ] &&
+	dmesg | grep -q 'vfs=8 needs vfs <= 7 and endpoints <= 32'; echo $?)" \
+	"vfs=8: rc $r1, endpoints=33 vfs=1: rc $r2, $(lsmod | grep devsec_bus)"
+modprobe devsec_bus vfs=$NVF && modprobe devsec_pf && sleep 0.2
 tv=$(rd "$(dev "$PF")/sriov_totalvfs")
 nv0=$(vf_count)
 pf_up

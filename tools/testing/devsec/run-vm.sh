@@ -90,7 +90,7 @@ if grep -aEn "$splat" "$con" "$guest" | grep -av 'coco-guest:' |
 	fail "kernel splat detected (see $out/splats.txt)"
 fi
 [ -s "$out/known-upstream.txt" ] &&
-	echo "[$flavour] $(wc -l <"$out/known-upstream.txt") known upstream WARNING(s)" \
+	echo "[$flavour] $(grep -c "^$con:" "$out/known-upstream.txt") known upstream WARNING(s)" \
 		"(pci_disable_sriov() from ->remove(), see run-vm.sh): $out/known-upstream.txt" >&2
 grep -aq '^coco-guest: done' "$guest" 2>/dev/null ||
 	fail "the guest did not finish (crash, panic or lost output)"
