@@ -285,7 +285,8 @@ impl Capabilities {
         }
     }
 
-    fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+    /// Decodes the body of a TDISP_CAPABILITIES response (what follows the TDISP header).
+    pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         let dsm_caps = r.u32()?;
         let req_msgs_supported = r.array()?;
         let lock_flags_supported = r.u16()?;
