@@ -43,6 +43,8 @@
 //! - `tdisp_state` (read): `CONFIG_UNLOCKED`, `CONFIG_LOCKED`, `RUN` or `ERROR`.
 //! - `fault` (write one word): `error` (go to ERROR now), `report_range` (report range off by a
 //!   page), `report_count` (a range missing), `report_truncated` (report cut short),
+//!   `report_changed` (device-specific data differ from the report at lock time, the report
+//!   otherwise valid), `report_missing` (every report request refused),
 //!   `bad_nonce` (the next START in CONFIG_LOCKED fails with INVALID_NONCE),
 //!   `error_after_start` (the next successful START is followed at once by ERROR), `doe_busy`
 //!   (mailbox BUSY; each request fails until `none`), `doe_timeout` (requests are accepted but
@@ -1172,10 +1174,12 @@ fn state_show(files: &EndpointFiles, f: &mut fmt::Formatter<'_>) -> fmt::Result 
 }
 
 /// Fault names accepted by the `fault` file, in the order they are listed.
-const FAULT_NAMES: [&str; 8] = [
+const FAULT_NAMES: [&str; 10] = [
     "report_range",
     "report_count",
     "report_truncated",
+    "report_changed",
+    "report_missing",
     "bad_nonce",
     "error_after_start",
     "doe_busy",
@@ -1193,6 +1197,8 @@ fn fault_show(files: &EndpointFiles, f: &mut fmt::Formatter<'_>) -> fmt::Result 
                 corruption == tdisp::ReportCorruption::RangeMismatch,
                 corruption == tdisp::ReportCorruption::RangeCount,
                 corruption == tdisp::ReportCorruption::Truncated,
+                corruption == tdisp::ReportCorruption::Changed,
+                corruption == tdisp::ReportCorruption::Missing,
                 tdi.bad_nonce,
                 tdi.error_after_start,
                 device.doe_busy,
@@ -1248,12 +1254,15 @@ fn fault_store(files: &EndpointFiles, reader: &mut UserSliceReader) -> Result {
         "report_range" => tdisp::ReportCorruption::RangeMismatch,
         "report_count" => tdisp::ReportCorruption::RangeCount,
         "report_truncated" => tdisp::ReportCorruption::Truncated,
+        "report_changed" => tdisp::ReportCorruption::Changed,
+        "report_missing" => tdisp::ReportCorruption::Missing,
         _ => tdi.responder.report_corruption(),
     };
     tdi.responder.set_report_corruption(corruption);
     match word {
         "error" => tdi.responder.force_error(),
-        "report_range" | "report_count" | "report_truncated" => {}
+        "report_range" | "report_count" | "report_truncated" | "report_changed"
+        | "report_missing" => {}
         "bad_nonce" => tdi.bad_nonce = true,
         "error_after_start" => tdi.error_after_start = true,
         "none" => {

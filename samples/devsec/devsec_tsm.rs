@@ -10,11 +10,14 @@
 //!
 //! - lock: GET_TDISP_VERSION (1.0 required), GET_TDISP_CAPABILITIES (the requests used below
 //!   and the NO_FW_UPDATE lock flag required), LOCK_INTERFACE_REQUEST with NO_FW_UPDATE and
-//!   [`MMIO_REPORTING_OFFSET`]; the start nonce from the response is kept in the function's
-//!   context.
-//! - accept: GET_DEVICE_INTERFACE_REPORT in portions of [`REPORT_PORTION_LEN`] bytes (at most
-//!   [`MAX_REPORT_ROUNDS`] requests), every MMIO range checked against the function's BARs
-//!   (one range per BAR, same BAR index, start and size, no reserved attribute bits) and
+//!   [`MMIO_REPORTING_OFFSET`], then GET_DEVICE_INTERFACE_REPORT in portions of
+//!   [`REPORT_PORTION_LEN`] bytes (at most [`MAX_REPORT_ROUNDS`] requests). The start nonce,
+//!   the capabilities body and the report, as received, are kept in the function's context;
+//!   the last two with the TDISP version are the evidence the PCI core shows to userspace. If
+//!   the report cannot be fetched, the interface is stopped again and lock fails.
+//! - accept: GET_DEVICE_INTERFACE_REPORT again, which must be byte for byte the report of the
+//!   lock (the evidence userspace verified); every MMIO range checked against the function's
+//!   BARs (one range per BAR, same BAR index, start and size, no reserved attribute bits) and
 //!   NO_UPDATE_AFTER_LOCK required; START_INTERFACE_REQUEST with the lock nonce; then
 //!   GET_DEVICE_INTERFACE_STATE must report RUN. Only then does accept succeed.
 //! - unlock: STOP_INTERFACE_REQUEST, best effort (the function may be gone), then the context
@@ -37,6 +40,7 @@
 //! | response malformed, oversized, of another type or interface   | `EPROTO`          |
 //! | all-zero start nonce                                          | `EPROTO`          |
 //! | interface report malformed (truncated, inconsistent portions) | `EPROTO`          |
+//! | interface report differs from the one fetched at lock         | `EBADMSG`         |
 //! | interface report does not match the BARs                      | `EINVAL`          |
 //! | interface report lacks NO_UPDATE_AFTER_LOCK                   | `EINVAL`          |
 //! | TDISP 1.0 not offered, or TDISP_ERROR VERSION_MISMATCH        | `EPROTONOSUPPORT` |
@@ -66,6 +70,8 @@ use kernel::{
     prelude::*, //
 };
 
+use kernel::alloc::AllocError;
+
 /// The TSM side of the TDISP library in `tdisp/`.
 mod tdisp {
     mod codec;
@@ -90,10 +96,13 @@ use tdisp::{
     ReportCheckError,
     Request,
     Requester,
+    ReportAssembler,
     RequesterError,
     State,
     MAX_MESSAGE_LEN,
-    MAX_RANGES, //
+    MAX_RANGES,
+    TDISP_OVERHEAD,
+    TDISP_VERSION, //
 };
 
 module! {
@@ -142,6 +151,8 @@ enum Failure {
     Protocol(RequesterError),
     /// The device needed more than [`MAX_REPORT_ROUNDS`] report requests.
     TooManyRounds,
+    /// The interface report is not the one the device returned at lock.
+    ReportChanged,
     /// The interface report does not describe the function's BARs.
     Mismatch(ReportCheckError),
     /// The report lacks NO_UPDATE_AFTER_LOCK although NO_FW_UPDATE was requested.
@@ -166,6 +177,7 @@ impl Failure {
         match self {
             Self::Doe(err) => *err,
             Self::Oversized | Self::TooManyRounds => EPROTO,
+            Self::ReportChanged => EBADMSG,
             Self::Mismatch(_) | Self::UpdatableAfterLock(_) | Self::TooManyBars => EINVAL,
             Self::Unsupported(_) => EOPNOTSUPP,
             Self::WrongState(State::Error) => EIO,
@@ -217,6 +229,7 @@ impl fmt::Display for Failure {
                 f,
                 "interface report needs more than {MAX_REPORT_ROUNDS} requests"
             ),
+            Self::ReportChanged => write!(f, "interface report changed since the lock"),
             Self::Mismatch(err) => write!(f, "interface report does not match the BARs: {err:?}"),
             Self::UpdatableAfterLock(info) => write!(
                 f,
@@ -243,6 +256,17 @@ struct Locked {
     requester: Requester,
     /// Start nonce from LOCK_INTERFACE_RESPONSE.
     nonce: Nonce,
+    /// TDISP_CAPABILITIES body, as received (evidence).
+    caps: KVec<u8>,
+    /// The interface report fetched right after LOCK_INTERFACE, as received (evidence).
+    report: KVec<u8>,
+}
+
+/// Returns a copy of `bytes`.
+fn copy_bytes(bytes: &[u8]) -> Result<KVec<u8>, AllocError> {
+    let mut v = KVec::with_capacity(bytes.len(), GFP_KERNEL)?;
+    v.extend_from_slice(bytes, GFP_KERNEL)?;
+    Ok(v)
 }
 
 impl Drop for Locked {
@@ -358,11 +382,16 @@ impl<'a> Session<'a> {
         self.step(&Request::LockInterface(params), Requester::parse_lock)
     }
 
-    /// Checks that the device speaks TDISP 1.0 and supports what this TSM uses.
-    fn check_device(&mut self) -> Result {
+    /// Checks that the device speaks TDISP 1.0 and supports what this TSM uses; returns the
+    /// body of its TDISP_CAPABILITIES response.
+    fn check_device(&mut self) -> Result<KVec<u8>> {
         self.step(&Request::GetVersion, Requester::parse_version)?;
         let request = Request::GetCapabilities { tsm_caps: 0 };
-        let caps = self.step(&request, Requester::parse_capabilities)?;
+        let (caps, body) = self.step(&request, |requester, rsp| {
+            let caps = requester.parse_capabilities(rsp)?;
+            // A valid response: the body follows the framing and the TDISP header.
+            Ok((caps, copy_bytes(rsp.get(TDISP_OVERHEAD..).unwrap_or(&[]))))
+        })?;
 
         let needed = [
             MessageType::LockInterface,
@@ -378,17 +407,15 @@ impl<'a> Session<'a> {
         if caps.lock_flags_supported & lock_flags::NO_FW_UPDATE == 0 {
             return Err(self.fail(msg, Failure::Unsupported("the NO_FW_UPDATE lock flag")));
         }
-        Ok(())
+        Ok(body?)
     }
 
-    /// Fetches the interface report and checks it against the function's BARs.
-    fn verify_report(&mut self) -> Result<usize> {
+    /// Fetches the whole interface report, as received.
+    fn fetch_report(&mut self) -> Result<ReportAssembler> {
         let msg = MessageType::GetDeviceInterfaceReport;
-        let bars = self.bars().map_err(|err| self.fail(msg, err))?;
-
         let requester = self.requester;
         let mut rounds = 0;
-        let report = requester
+        requester
             .fetch_report(REPORT_PORTION_LEN, |req, rsp| {
                 rounds += 1;
                 if rounds > MAX_REPORT_ROUNDS {
@@ -396,7 +423,22 @@ impl<'a> Session<'a> {
                 }
                 Self::transfer(&self.mailbox, &mut self.bufs, req, rsp)
             })
-            .map_err(|err| self.fail(msg, err))?;
+            .map_err(|err| self.fail(msg, err))
+    }
+
+    /// Fetches the interface report, checks that it is `evidence` (the report of the lock)
+    /// and checks it against the function's BARs.
+    fn verify_report(&mut self, evidence: &[u8]) -> Result<usize> {
+        let msg = MessageType::GetDeviceInterfaceReport;
+        let bars = self.bars().map_err(|err| self.fail(msg, err))?;
+
+        let received = self.fetch_report()?;
+        if received.bytes() != evidence {
+            return Err(self.fail(msg, Failure::ReportChanged));
+        }
+        let report = received
+            .report()
+            .map_err(|err| self.fail(msg, Failure::Protocol(err)))?;
 
         if report.interface_info & interface_info::NO_UPDATE_AFTER_LOCK == 0 {
             return Err(self.fail(msg, Failure::UpdatableAfterLock(report.interface_info)));
@@ -454,27 +496,55 @@ impl DevsecTsm {
     fn do_lock(pdev: &tsm::Device) -> Result<Locked> {
         let requester = Self::requester(pdev);
         let mut session = Session::open(pdev, requester)?;
-        session.check_device()?;
+        let caps = session.check_device()?;
         let nonce = session.lock_interface()?;
+
+        // The report as the device returns it now is the evidence of this lock; without it
+        // the lock fails, so do not leave the interface locked.
+        let report = session
+            .fetch_report()
+            .and_then(|received| Ok(copy_bytes(received.bytes())?));
+        let report = match report {
+            Ok(report) => report,
+            Err(err) => {
+                if session
+                    .step(&Request::StopInterface, Requester::parse_stop)
+                    .is_ok()
+                {
+                    dev_info!(
+                        pdev,
+                        "TDISP interface {:#x} stopped (no interface report at lock)\n",
+                        requester.function_id()
+                    );
+                }
+                return Err(err);
+            }
+        };
 
         dev_info!(
             pdev,
-            "TDISP interface {:#x} locked (CONFIG_LOCKED)\n",
-            requester.function_id()
+            "TDISP interface {:#x} locked (CONFIG_LOCKED), report of {} bytes\n",
+            requester.function_id(),
+            report.len()
         );
-        Ok(Locked { requester, nonce })
+        Ok(Locked {
+            requester,
+            nonce,
+            caps,
+            report,
+        })
     }
 
     /// Validates the report, starts the interface and checks that it runs.
     ///
     /// Returns whether START_INTERFACE succeeded along with the result.
-    fn start(session: &mut Session<'_>, nonce: &Nonce) -> (bool, Result<usize>) {
-        let ranges = match session.verify_report() {
+    fn start(session: &mut Session<'_>, ctx: &Locked) -> (bool, Result<usize>) {
+        let ranges = match session.verify_report(&ctx.report) {
             Ok(ranges) => ranges,
             Err(e) => return (false, Err(e)),
         };
 
-        let start = Request::StartInterface { nonce: *nonce };
+        let start = Request::StartInterface { nonce: ctx.nonce };
         if let Err(e) = session.step(&start, Requester::parse_start) {
             return (false, Err(e));
         }
@@ -498,10 +568,18 @@ impl tsm::DevsecTsm for DevsecTsm {
         Self::do_lock(pdev)
     }
 
+    fn evidence(ctx: &Locked) -> tsm::Evidence<'_> {
+        tsm::Evidence {
+            tdisp_version: TDISP_VERSION,
+            caps: &ctx.caps,
+            report: &ctx.report,
+        }
+    }
+
     fn accept(&self, pdev: &tsm::Device, mut ctx: Pin<&mut Locked>) -> Result {
         let mut session = Session::open(pdev, ctx.requester)?;
 
-        let (started, result) = Self::start(&mut session, &ctx.nonce);
+        let (started, result) = Self::start(&mut session, &ctx);
         let ranges = match result {
             Ok(ranges) => ranges,
             Err(err) if started => {

@@ -102,6 +102,21 @@ impl AsRef<device::Device> for Device {
     }
 }
 
+/// Evidence a devsec TSM collected from a function while locking it.
+///
+/// The PCI core numbers it with a generation and shows it to root in the function's `tsm/`
+/// directory (`tdisp_version`, `tdisp_caps`, `interface_report`) while the function is
+/// locked, so that userspace can verify it and accept exactly what it verified.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Evidence<'a> {
+    /// TDISP version in use with the device: major version in bits 7:4, minor in bits 3:0.
+    pub tdisp_version: u8,
+    /// Body of the device's TDISP_CAPABILITIES response, as received.
+    pub caps: &'a [u8],
+    /// The DEVICE_INTERFACE_REPORT, as the device returned it.
+    pub report: &'a [u8],
+}
+
 /// The operations of a devsec TSM.
 ///
 /// The PCI core calls them with `pci_tsm_rwsem` held for write, so they are serialised
@@ -117,6 +132,7 @@ impl AsRef<device::Device> for Device {
 ///
 /// struct Locked {
 ///     nonce: [u8; 32],
+///     report: [u8; 16],
 /// }
 ///
 /// impl tsm::DevsecTsm for MyTsm {
@@ -127,11 +143,23 @@ impl AsRef<device::Device> for Device {
 ///         pdev: &'a tsm::Device,
 ///     ) -> impl PinInit<Self::Context, Error> + 'a {
 ///         let _mailbox = pdev.cma_mailbox().ok_or(ENODEV)?;
-///         // ... lock the interface, receive a start nonce ...
-///         Ok(Locked { nonce: [0; 32] })
+///         // ... lock the interface, receive a start nonce, fetch the report ...
+///         Ok(Locked {
+///             nonce: [0; 32],
+///             report: [0; 16],
+///         })
+///     }
+///
+///     fn evidence(ctx: &Locked) -> tsm::Evidence<'_> {
+///         tsm::Evidence {
+///             tdisp_version: 0x10,
+///             caps: &[],
+///             report: &ctx.report,
+///         }
 ///     }
 ///
 ///     fn accept(&self, _pdev: &tsm::Device, ctx: Pin<&mut Locked>) -> Result {
+///         // ... fetch the report again, refuse unless it equals `ctx.report` ...
 ///         // ... validate the interface, start it with `ctx.nonce` ...
 ///         let _ = ctx.nonce;
 ///         Err(EIO)
@@ -152,7 +180,16 @@ pub trait DevsecTsm: Send + Sync + Sized + 'static {
     /// the `tsm/lock` attribute.
     fn lock<'a>(&'a self, pdev: &'a Device) -> impl PinInit<Self::Context, Error> + 'a;
 
+    /// Returns the evidence [`DevsecTsm::lock`] collected, kept in `ctx`.
+    ///
+    /// Called after `lock` and after each `accept`. The evidence must not change while the
+    /// function stays locked: userspace reads it at any time and accepts on its strength.
+    fn evidence(ctx: &Self::Context) -> Evidence<'_>;
+
     /// Validates the locked function and starts it (TDISP `RUN`).
+    ///
+    /// The TSM must refuse a function whose evidence changed since `lock` (for example an
+    /// interface report that differs from the one in [`DevsecTsm::evidence`]).
     ///
     /// Returns `Ok(())` only if the function may be accepted into the TEE; the PCI core then
     /// calls `device_cc_accept()`. On error the function must be left locked and not running:
@@ -174,7 +211,8 @@ pub trait DevsecTsm: Send + Sync + Sized + 'static {
 /// # Invariants
 ///
 /// `tsm` is initialised with `pdev` = the locked function, `tsm_dev` = the TSM device of a
-/// [`Registration<T>`], `dsm_dev` and `tdi` = NULL. Instances are only created by
+/// [`Registration<T>`], `dsm_dev` and `tdi` = NULL, and `evidence` pointing to the buffers of
+/// [`DevsecTsm::evidence`] of `ctx`, as last returned. Instances are only created by
 /// `Registration::<T>::lock_callback` in a pinned [`KBox`] whose ownership passes to the PCI
 /// core, and freed by `Registration::<T>::unlock_callback`.
 #[repr(C)]
@@ -321,6 +359,8 @@ impl<T: DevsecTsm> Registration<T> {
             dsm_dev: core::ptr::null_mut(),
             tsm_dev,
             tdi: core::ptr::null_mut(),
+            // Set by `set_evidence` once the context exists.
+            evidence: bindings::pci_tsm_evidence::default(),
         };
         let init = try_pin_init!(Locked::<T> {
             tsm: Opaque::new(base),
@@ -332,6 +372,8 @@ impl<T: DevsecTsm> Registration<T> {
                 // SAFETY: The allocation is never moved out of: ownership passes to the PCI
                 // core, which hands it back to `unlock_callback`.
                 let locked = KBox::into_raw(unsafe { Pin::into_inner_unchecked(locked) });
+                // SAFETY: `locked` is valid and not shared yet.
+                unsafe { Self::set_evidence(locked) };
                 // INVARIANT: The context is initialised as `Locked` requires and owned by the
                 // PCI core from now on.
                 // SAFETY: `locked` is valid.
@@ -383,10 +425,42 @@ impl<T: DevsecTsm> Registration<T> {
         // moved, see above.
         let ctx = unsafe { Pin::new_unchecked(&mut (*locked).ctx) };
 
-        match inner.data.accept(dev, ctx) {
+        let result = inner.data.accept(dev, ctx);
+        // `accept` had the context mutably: point the PCI core at the evidence as it is now.
+        // SAFETY: `locked` is valid (see above) and `ctx` is no longer borrowed.
+        unsafe { Self::set_evidence(locked) };
+
+        match result {
             Ok(()) => 0,
             Err(err) => err.to_errno(),
         }
+    }
+
+    /// Points `tsm.evidence` of `locked` at the evidence of its context, keeping the
+    /// generation the PCI core assigned.
+    ///
+    /// # Safety
+    ///
+    /// `locked` is a valid `Locked<T>` that nothing else accesses during the call: not yet
+    /// handed to the PCI core, or during an operation on its function (the PCI core reads the
+    /// evidence only with `pci_tsm_rwsem` held for read, and runs operations with it held for
+    /// write).
+    unsafe fn set_evidence(locked: *mut Locked<T>) {
+        // SAFETY: `locked` is valid and not accessed concurrently (see above).
+        let (tsm, ctx) = unsafe { ((*locked).tsm.get(), &(*locked).ctx) };
+        let evidence = T::evidence(ctx);
+        // SAFETY: As above; the buffers are part of, or outlive, the context, which stays in
+        // place until `unlock_callback` frees it after the PCI core has stopped reading them.
+        unsafe {
+            (*tsm).evidence = bindings::pci_tsm_evidence {
+                generation: (*tsm).evidence.generation,
+                tdisp_version: evidence.tdisp_version,
+                caps: evidence.caps.as_ptr().cast(),
+                caps_len: evidence.caps.len(),
+                report: evidence.report.as_ptr().cast(),
+                report_len: evidence.report.len(),
+            }
+        };
     }
 }
 

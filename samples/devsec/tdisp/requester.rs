@@ -286,7 +286,7 @@ impl Capabilities {
     }
 
     /// Decodes the body of a TDISP_CAPABILITIES response (what follows the TDISP header).
-    pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+    pub(super) fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         let dsm_caps = r.u32()?;
         let req_msgs_supported = r.array()?;
         let lock_flags_supported = r.u16()?;
@@ -636,7 +636,8 @@ impl Requester {
             .map(|_| ())
     }
 
-    /// Fetches and decodes the whole interface report in portions of at most `page` bytes.
+    /// Fetches the whole interface report in portions of at most `page` bytes; returns the
+    /// complete report as received (decode it with [`ReportAssembler::report`]).
     ///
     /// `xfer` sends one request and fills the response buffer, returning the response length;
     /// its errors are passed through, protocol errors are converted with `From`.
@@ -644,7 +645,7 @@ impl Requester {
         &self,
         page: u16,
         mut xfer: impl FnMut(&[u8], &mut [u8]) -> Result<usize, E>,
-    ) -> Result<InterfaceReport, E> {
+    ) -> Result<ReportAssembler, E> {
         let mut assembler = ReportAssembler::new(page);
         let mut req = [0u8; MAX_MESSAGE_LEN];
         let mut rsp = [0u8; MAX_MESSAGE_LEN];
@@ -658,7 +659,7 @@ impl Requester {
             let (portion, remainder) = self.parse_report(rsp_bytes)?;
             assembler.add(portion, remainder)?;
         }
-        Ok(assembler.report()?)
+        Ok(assembler)
     }
 
     fn unexpected(&self, expected: MessageType, got: &Response<'_>) -> RequesterError {

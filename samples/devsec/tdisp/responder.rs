@@ -208,6 +208,12 @@ pub(crate) enum ReportCorruption {
     RangeCount,
     /// The report ends in the middle of its last range.
     Truncated,
+    /// The device-specific data differ from the report of the lock (a report that is still
+    /// well formed and matches the BARs, as a device changing behind the TSM's back would
+    /// serve).
+    Changed,
+    /// No report at all: every GET_DEVICE_INTERFACE_REPORT is answered INVALID_REQUEST.
+    Missing,
 }
 
 impl ReportCorruption {
@@ -219,6 +225,8 @@ impl ReportCorruption {
             Self::RangeMismatch => "range",
             Self::RangeCount => "count",
             Self::Truncated => "truncated",
+            Self::Changed => "changed",
+            Self::Missing => "missing",
         }
     }
 
@@ -230,6 +238,8 @@ impl ReportCorruption {
             Self::RangeMismatch,
             Self::RangeCount,
             Self::Truncated,
+            Self::Changed,
+            Self::Missing,
         ]
         .into_iter()
         .find(|c| c.name() == name)
@@ -565,6 +575,7 @@ impl Responder {
         let mut report = self.report;
         match self.corruption {
             ReportCorruption::None | ReportCorruption::Truncated => {}
+            ReportCorruption::Missing => return 0,
             ReportCorruption::RangeMismatch => {
                 if report.range_count == 0 {
                     let _ = report.push_range(BOGUS_RANGE);
@@ -576,6 +587,15 @@ impl Responder {
                 if report.pop_range().is_none() {
                     let _ = report.push_range(BOGUS_RANGE);
                 }
+            }
+            ReportCorruption::Changed => {
+                // Flip the first device-specific byte, adding one if there is none.
+                let len = report.device_specific_len.max(1);
+                let mut data = report.device_specific;
+                if let Some(byte) = data.first_mut() {
+                    *byte ^= 0xff;
+                }
+                let _ = report.set_device_specific(data.get(..len).unwrap_or(&[]));
             }
         }
         let len = report.encode(buf).unwrap_or(0);

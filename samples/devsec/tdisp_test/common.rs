@@ -229,7 +229,8 @@ impl Bench {
         let seed = &mut self.seed;
         host.fetch_report(page, |req: &[u8], rsp: &mut [u8]| {
             Ok::<usize, RequesterError>(dev.handle(req, rsp, &mut |buf: &mut [u8]| fill(seed, buf)))
-        })
+        })?
+        .report()
     }
 }
 

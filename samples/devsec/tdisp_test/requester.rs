@@ -178,7 +178,7 @@ mod tests {
             calls += 1;
             Err::<usize, RequesterError>(RequesterError::ReportNoProgress)
         });
-        assert_eq!(result, Err(RequesterError::ReportNoProgress));
+        assert_eq!(result.err(), Some(RequesterError::ReportNoProgress));
         assert_eq!(calls, 1);
     }
 

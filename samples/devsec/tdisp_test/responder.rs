@@ -813,12 +813,43 @@ mod tests {
     }
 
     #[test]
+    fn changed_report_passes_every_check_but_identity() {
+        let (mut bench, _) = Bench::in_state(State::ConfigLocked);
+        let good = bench.fetch(0x100);
+        bench.dev.set_report_corruption(ReportCorruption::Changed);
+        let changed = bench.fetch(0x100);
+        assert!(changed.is_ok());
+        assert_ne!(changed, good);
+        assert_eq!(
+            changed.map(|r| check_report_against_bars(&r, &BARS, 0)),
+            Ok(Ok(()))
+        );
+        bench.dev.set_report_corruption(ReportCorruption::None);
+        assert_eq!(bench.fetch(0x100), good);
+    }
+
+    #[test]
+    fn missing_report_is_refused() {
+        let (mut bench, _) = Bench::in_state(State::ConfigLocked);
+        bench.dev.set_report_corruption(ReportCorruption::Missing);
+        assert_eq!(
+            bench.fetch(0x100),
+            Err(RequesterError::Tdisp {
+                code: ErrorCode::InvalidRequest as u32,
+                data: 0
+            })
+        );
+    }
+
+    #[test]
     fn report_corruption_names_round_trip() {
         for c in [
             ReportCorruption::None,
             ReportCorruption::RangeMismatch,
             ReportCorruption::RangeCount,
             ReportCorruption::Truncated,
+            ReportCorruption::Changed,
+            ReportCorruption::Missing,
         ] {
             assert_eq!(ReportCorruption::from_name(c.name()), Some(c));
         }

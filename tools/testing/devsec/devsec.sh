@@ -551,12 +551,127 @@ result unprivileged_read_denied "$([ $? != 0 ]; echo $?)"
 reset_dev
 
 #
+# Evidence: what the TSM collected at lock, for root, while locked; a new
+# generation with each lock; an accept bound to the generation verified.
+#
+EVIDENCE="generation tdisp_version tdisp_caps interface_report"
+# rd_err FILE: read FILE whole; false with the strerror text in WERR.
+rd_err() {
+	if cat "$1" >/dev/null 2>"$WERRF"; then WERR=""; return 0; fi
+	read -r WERR <"$WERRF"
+	WERR=${WERR##*: }
+	return 1
+}
+# le N OFFSET FILE: the N-byte little-endian unsigned number at OFFSET of FILE.
+le() { od -An -v -tu"$1" -j "$2" -N "$1" "$3" | tr -d ' '; }
+# evidence_ok: the evidence of the locked $BDF describes the endpoint.
+evidence_ok() {
+	local r=$D/tsm/interface_report bar0 g
+	g=$(rd "$D/tsm/generation") || { diag "generation unreadable"; return 1; }
+	[ "$g" -gt 0 ] 2>/dev/null || { diag "generation '$g'"; return 1; }
+	[ "$(rd "$D/tsm/tdisp_version")" = 1.0 ] ||
+		{ diag "tdisp_version '$(cat "$D/tsm/tdisp_version")'"; return 1; }
+	# TDISP_CAPABILITIES body: 28 bytes, lock flag NO_FW_UPDATE (bit 0) offered.
+	[ "$(wc -c <"$D/tsm/tdisp_caps")" = 28 ] &&
+		[ $(($(le 2 20 "$D/tsm/tdisp_caps") & 1)) = 1 ] ||
+		{ diag "tdisp_caps: $(od -An -tx1 "$D/tsm/tdisp_caps")"; return 1; }
+	# Report: NO_UPDATE_AFTER_LOCK, one range (BAR0: 4 pages at BAR0 plus the
+	# TSM's reporting offset of 1 << 40, range ID 0), no device-specific data.
+	read -r bar0 _ <"$D/resource"
+	[ "$(wc -c <"$r")" = 36 ] && [ $(($(le 2 0 "$r") & 1)) = 1 ] &&
+		[ "$(le 4 12 "$r")" = 1 ] &&
+		[ "$(le 8 16 "$r")" = $(((bar0 + (1 << 40)) / 4096)) ] &&
+		[ "$(le 4 24 "$r")" = 4 ] && [ "$(le 2 30 "$r")" = 0 ] &&
+		[ "$(le 4 32 "$r")" = 0 ] ||
+		{ diag "interface_report: $(od -An -tx1 "$r" | paste -sd' ')"; return 1; }
+}
+# evidence_gone: every evidence file fails to read with ENXIO.
+evidence_gone() {
+	local f
+	for f in $EVIDENCE; do
+		rd_err "$D/tsm/$f" && { diag "$f readable while unlocked"; return 1; }
+		[ "$WERR" = "No such device or address" ] || { diag "$f: '$WERR'"; return 1; }
+	done
+}
+evidence_gone
+result evidence_unreadable_before_lock $?
+lock
+evidence_ok
+result evidence_readable_when_locked "$([ $? = 0 ] && state_is_locked; echo $?)" "$(state_line)"
+# The evidence as hex, for the agent's test fixtures (tools/devsec-agent/tests).
+hex() { od -An -v -tx1 "$1" | tr -d ' \n'; }
+diag "evidence $BDF: interface_report $(hex "$D/tsm/interface_report")" \
+	"tdisp_caps $(hex "$D/tsm/tdisp_caps") resource0 $(head -1 "$D/resource")"
+modes=$(for f in $EVIDENCE; do stat -c %a "$D/tsm/$f"; done | paste -sd' ')
+denied=0
+for f in $EVIDENCE; do unpriv "cat $D/tsm/$f" && denied=1; done
+result evidence_root_only "$([ "$modes" = "400 400 400 400" ] && [ $denied = 0 ]; echo $?)" \
+	"modes $modes, unprivileged read denied: $([ $denied = 0 ] && echo yes || echo no)"
+g1=$(rd "$D/tsm/generation")
+unlock
+evidence_gone
+result evidence_gone_after_unlock "$([ $? = 0 ] && state_is_pristine; echo $?)" "$(state_line)"
+lock
+g2=$(rd "$D/tsm/generation")
+result evidence_generation_increments \
+	"$([ "$g2" -gt "$g1" ] 2>/dev/null && [ "$(rd "$D/tsm/generation")" = "$g2" ]; echo $?)" \
+	"generation $g1, then $g2"
+# The generation of the earlier lock, a later one, and malformed ones.
+expect_err accept_stale_generation_refused "Stale file handle" "$A" "generation=$g1" \
+	state_is_locked
+expect_err accept_future_generation_refused "Stale file handle" "$A" \
+	"generation=$((g2 + 1))" state_is_locked
+expect_err accept_generation_empty "Invalid argument" "$A" "generation=" state_is_locked
+expect_err accept_generation_not_decimal "Invalid argument" "$A" "generation=0x$g2" \
+	state_is_locked
+expect_err accept_generation_negative "Invalid argument" "$A" "generation=-$g2" \
+	state_is_locked
+expect_err accept_generation_trailing "Invalid argument" "$A" "generation=${g2}x" \
+	state_is_locked
+override
+wr "$A" "generation=$g2\n"
+result accept_current_generation "$([ -z "$WERR" ] && state_is_running &&
+	[ "$(rd "$D/tsm/generation")" = "$g2" ]; echo $?)" "'$WERR'; $(state_line)"
+# Accepted: the stale generation is still refused, the current one a no-op.
+expect_err accept_stale_generation_when_accepted "Stale file handle" "$A" "generation=$g1" \
+	state_is_running
+wr "$A" "generation=$g2"
+result accept_current_generation_again_noop "$([ -z "$WERR" ] && state_is_running; echo $?)" \
+	"'$WERR'; $(state_line)"
+reset_dev
+# The device changes its report between lock and accept: refused before START.
+override
+lock
+fault "$BDF" report_changed
+accept
+result accept_report_changed_after_lock_refused \
+	"$([ "$WERR" = "Bad message" ] && state_is_locked &&
+	dmesg | grep -q "$BDF: TDISP GET_DEVICE_INTERFACE_REPORT: interface report changed"
+	echo $?)" "'$WERR'; $(state_line)"
+fault "$BDF" none
+accept
+result accept_report_restored_accepted "$(state_is_running; echo $?)" "'$WERR'; $(state_line)"
+reset_dev
+# No report at lock: the lock fails and the interface is stopped again.
+fault "$BDF" report_missing
+expect_err lock_without_report_refused "Invalid argument" "$L" "$TSM" state_is_pristine
+dmesg | grep -q "$BDF: TDISP interface 0x100 stopped (no interface report at lock)"
+result lock_without_report_stops_interface $?
+fault "$BDF" none
+cycle
+result evidence_faults_cleared_cycle_works $?
+
+#
 # Faults injected into the device: accept fails with a specific errno, the
 # device is not accepted, the driver does not bind; afterwards a normal
 # cycle works again.
 #
+# A fault of the report is armed before the lock (the evidence of the lock has
+# it too; a report that changes after the lock is refused as such, see below),
+# any other one after.
 fault_case() { # fault_case NAME FAULT ERRTEXT TDISP_STATE_AFTER
 	override
+	case $2 in report_*) fault "$BDF" "$2" ;; esac
 	lock || { not_ok "$1" "lock failed: $WERR"; reset_dev; return; }
 	fault "$BDF" "$2"
 	if accept; then
@@ -577,6 +692,20 @@ fault_case() { # fault_case NAME FAULT ERRTEXT TDISP_STATE_AFTER
 fault_case fault_report_range_mismatch report_range "Invalid argument" CONFIG_LOCKED
 fault_case fault_report_range_count report_count "Invalid argument" CONFIG_LOCKED
 fault_case fault_report_truncated report_truncated "Protocol error" CONFIG_LOCKED
+# A report fault that only appears after the lock: the report at accept is not
+# the evidence of the lock, whatever the change.
+fault_after_lock() { # fault_after_lock NAME FAULT ERRTEXT
+	override
+	lock || { not_ok "$1" "lock failed: $WERR"; reset_dev; return; }
+	fault "$BDF" "$2"
+	accept
+	result "$1" "$([ "$WERR" = "$3" ] && state_is_locked; echo $?)" \
+		"accept: '$WERR', expected '$3'; $(state_line)"
+	reset_dev
+}
+fault_after_lock fault_report_range_after_lock report_range "Bad message"
+fault_after_lock fault_report_truncated_after_lock report_truncated "Bad message"
+fault_after_lock fault_report_missing_after_lock report_missing "Invalid argument"
 fault_case fault_start_bad_nonce bad_nonce "Permission denied" CONFIG_LOCKED
 fault_case fault_forced_error error "Input/output error" ERROR
 fault_case fault_doe_busy doe_busy "Device or resource busy" CONFIG_LOCKED
