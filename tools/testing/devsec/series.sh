@@ -18,7 +18,7 @@ set +e
 repo=$work/linux
 rc=0
 # git am onto the base, in a throwaway worktree.
-am=$work/am
+am=$work/am-check
 git -C "$repo" worktree remove -f "$am" 2>/dev/null || true
 git -C "$repo" worktree prune
 rm -rf "$am"
@@ -44,19 +44,40 @@ for p in "$out"/0*.patch; do
 	fi
 done
 
+# Build every prefix with the normal configuration. The worktree the prefixes
+# are built in is kept across runs and only switched from commit to commit, so
+# git rewrites just the files that differ and Kbuild rebuilds what they reach.
+# A prefix whose tree and configuration built before is not built again: its
+# result cannot differ (the tree hash covers every file).
 if [ "${1:-}" = --build-each ]; then
+	bw=$work/am
+	if ! git -C "$bw" rev-parse -q --verify HEAD >/dev/null 2>&1; then
+		rm -rf "$bw"
+		git -C "$repo" worktree prune
+		git -C "$repo" worktree add -q --detach "$bw" v7.3.4-debian
+	fi
+	cp "$BUILD/normal/.config" "$work/config.want"
+	confhash=$(sha256sum <"$work/config.want" | cut -c1-16)
+	verified=$work/verified-prefixes
+	touch "$verified"
 	n=0
 	for c in $(git -C "$am" rev-list --reverse v7.3.4-debian..HEAD); do
 		n=$((n + 1))
-		git -C "$am" checkout -q "$c"
-		cp "$BUILD/normal/.config" "$work/config"
-		if make -C "$am" O="$work/build" LLVM="$LLVM_SUFFIX" -j"$JOBS" -s \
+		subject=$(git -C "$am" log -1 --format=%s "$c")
+		key="$(git -C "$am" rev-parse "$c^{tree}") $confhash"
+		if grep -qx "$key" "$verified"; then
+			msg "prefix $n builds (same tree and configuration built before): $subject"
+			continue
+		fi
+		git -C "$bw" checkout -q -f "$c"
+		cp "$work/config.want" "$work/config"
+		if make -C "$bw" O="$work/build" LLVM="$LLVM_SUFFIX" -j"$JOBS" -s \
 			KCONFIG_CONFIG="$work/config" olddefconfig vmlinux modules \
 			>"$work/build-$n.log" 2>&1; then
-			msg "prefix $n builds: $(git -C "$am" log -1 --format=%s)"
+			echo "$key" >>"$verified"
+			msg "prefix $n builds: $subject"
 		else
-			echo "prefix $n does not build: $(git -C "$am" log -1 --format=%s)" \
-				"(log: $work/build-$n.log)" >&2
+			echo "prefix $n does not build: $subject (log: $work/build-$n.log)" >&2
 			rc=1
 		fi
 	done
