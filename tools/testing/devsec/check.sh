@@ -26,7 +26,9 @@ point() { # point STATUS NAME [DIAG...]
 }
 
 cd "$OVERLAY"
-rs_files=$(git ls-files '*.rs' 2>/dev/null || find drivers rust samples -name '*.rs')
+# Kernel Rust only: the userspace agent follows cargo fmt (see agent.sh).
+rs_files=$(git ls-files '*.rs' ':!tools/devsec-agent' 2>/dev/null ||
+	find drivers rust samples -name '*.rs')
 sh_files=$(git ls-files 'tools/testing/devsec/*.sh' '.ci/run' 'tools/testing/devsec/init' \
 	2>/dev/null)
 

@@ -100,8 +100,8 @@ state
 expect "unbound, not accepted, TDISP CONFIG_UNLOCKED" state_is_pristine
 
 say "8. A device that lies: its interface report does not match its BAR."
-run "echo $TSM > $D/tsm/lock"
 run "echo report_range > $F"
+run "echo $TSM > $D/tsm/lock"
 run "echo 1 > $D/tsm/accept"
 dmesg | grep -iE "report|BAR" | tail -1 | sed 's/^/    kernel: /'
 state

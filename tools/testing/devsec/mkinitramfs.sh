@@ -25,6 +25,12 @@ install -m 0755 "$here/init" "$stage/init"
 # The guest scripts (/init runs one of them) and the helpers they source.
 install -m 0755 "$here"/{devsec,demo,bench-guest}.sh "$stage/devsec/"
 install -m 0644 "$here/lib.sh" "$stage/devsec/"
+# The acceptance agent (built by agent.sh) and the guest suite's policies.
+if [ -x "$CACHE/agent/devsec-agent" ]; then
+	install -m 0755 "$CACHE/agent/devsec-agent" "$stage/bin/devsec-agent"
+fi
+mkdir -p "$stage/devsec/policies"
+install -m 0644 "$here"/policies/*.toml "$stage/devsec/policies/"
 cp -a "$out/modroot/lib/modules" "$stage/lib/"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n' >"$stage/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$stage/etc/group"

@@ -3,6 +3,7 @@
 #
 # test.sh: everything 'make test' does:
 #   toolchain, pinned source, prepared tree;
+#   devsec-agent: static build for the guests, cargo test, clippy, rustfmt;
 #   normal flavour: build, boot, KUnit + guest suite;  host checks;
 #   debug flavour (lockdep, KASAN, kmemleak): build, boot, same suites;
 #   kcsan flavour (KCSAN, which excludes KASAN): build, boot, same suites;
@@ -110,6 +111,10 @@ build_kernel() {
 		step "initramfs_$1" "$here/mkinitramfs.sh" "$1"
 }
 
+# The acceptance agent: host tests, and the static binary the guests run.
+order+=(agent)
+step agent "$here/agent.sh" >"$res/agent.ktap"
+
 jobs_bg=()
 nice=()
 for f in normal debug kcsan; do
@@ -154,7 +159,7 @@ wait "${jobs_bg[@]}"
 	done
 } >"$res/host.ktap"
 
-ktap_args=("host=$res/host.ktap")
+ktap_args=("host=$res/host.ktap" "agent=$res/agent.ktap")
 for f in normal debug kcsan nocc; do
 	[ -f "$res/$f.log" ] && ktap_args+=("$f=$res/$f.log")
 	[ $f = normal ] && [ -f "$res/check.ktap" ] && ktap_args+=("check=$res/check.ktap")
