@@ -18,7 +18,8 @@ pub struct Options {
     pub timeout: Duration,
     /// Interval between polls of the `driver` link.
     pub poll: Duration,
-    /// Set the bind gate (`driver_override` hold) before locking.
+    /// Set the bind gate (`driver_override` hold, see [`gate`]) before anything else, so a
+    /// refused function gets no driver.
     pub hold: bool,
 }
 
@@ -85,6 +86,19 @@ pub fn hold(sys: &dyn Sysfs, bdf: &str) -> Result<(), String> {
     let path = format!("{}/driver_override", dev_dir(bdf));
     sys.write(&path, HOLD.as_bytes())
         .map_err(|e| format!("cannot write {path}: {}", errno_name(&e)))
+}
+
+/// Sets the bind gate on `bdf` unless it is accepted already, a driver is bound (the gate
+/// would not unbind it) or the gate is set. Returns whether the gate is set afterwards.
+pub fn gate(sys: &dyn Sysfs, bdf: &str) -> Result<bool, String> {
+    if pci::driver_override(sys, bdf)?.as_deref() == Some(HOLD) {
+        return Ok(true);
+    }
+    if pci::accepted(sys, bdf)? || pci::driver(sys, bdf)?.is_some() {
+        return Ok(false);
+    }
+    hold(sys, bdf)?;
+    Ok(true)
 }
 
 /// Clears the bind gate on `bdf` if it is ours and asks the PCI core to probe the function.
@@ -183,6 +197,11 @@ pub fn accept(sys: &dyn Sysfs, policy: &Policy, bdf: &str, opts: &Options) -> Ve
                 .to_string(),
         );
     }
+    if opts.hold {
+        if let Err(e) = gate(sys, bdf) {
+            return Verdict::Refused(e);
+        }
+    }
     let Some(rule) = policy.find(&function) else {
         return Verdict::Refused("no rule matches (default refuse)".to_string());
     };
@@ -217,9 +236,6 @@ fn accept_rule(
 ) -> Result<Verdict, String> {
     let tsm_dir = format!("{}/tsm", dev_dir(bdf));
     let already_accepted = pci::accepted(sys, bdf)?;
-    if opts.hold && !already_accepted && pci::driver(sys, bdf)?.is_none() {
-        hold(sys, bdf)?;
-    }
     let holder = match pci::lock_holder(sys, bdf)? {
         Some(id) => id,
         None => {

@@ -64,11 +64,8 @@ pub fn handle_event(
     if !pci::is_tee_capable(sys, &bdf) {
         return Outcome::Ignored;
     }
-    let accepted = pci::accepted(sys, &bdf).unwrap_or(false);
-    if !accepted && pci::driver(sys, &bdf).ok().flatten().is_none() {
-        // Best effort here; accept() sets it again and reports a failure.
-        let _ = agent::hold(sys, &bdf);
-    }
+    // Best effort here; accept() tries again and reports a failure as a refusal.
+    let _ = agent::gate(sys, &bdf);
     let policy = match load() {
         Ok(p) => p,
         Err(e) => return Outcome::PolicyError(bdf, e),

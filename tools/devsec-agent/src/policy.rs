@@ -319,21 +319,17 @@ impl<'de> Deserialize<'de> for Bit {
 }
 
 fn id16(what: &str, values: Option<Numbers>) -> Result<Vec<u16>, String> {
-    let values = values.map(|n| n.0).unwrap_or_default();
-    if values.is_empty() {
+    let Some(Numbers(values)) = values else {
         return Ok(Vec::new());
+    };
+    if values.is_empty() {
+        // An empty list would silently mean "any"; make the author say so by omitting it.
+        return Err(format!("{what} list is empty"));
     }
     values
         .into_iter()
         .map(|v| u16::try_from(v).map_err(|_| format!("{what} 0x{v:x} is not a 16-bit ID")))
-        .collect::<Result<Vec<_>, _>>()
-        .and_then(|ids| {
-            if ids.is_empty() {
-                Err(format!("{what} list is empty"))
-            } else {
-                Ok(ids)
-            }
-        })
+        .collect()
 }
 
 fn bits(what: &str, list: Option<Vec<Bit>>) -> Result<u16, String> {
@@ -440,6 +436,9 @@ impl RuleFile {
             if bdf.is_empty() {
                 return Err("bdf glob is empty".to_string());
             }
+        }
+        if self.tsm.as_ref().is_some_and(Vec::is_empty) {
+            return Err("tsm list is empty (omit it to allow any devsec TSM)".to_string());
         }
         let tsm = self.tsm.unwrap_or_default();
         if tsm.iter().any(|t| t.is_empty() || t.contains('/')) {
