@@ -6,7 +6,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::evidence::{verify, Evidence};
+use crate::evidence::{format_fields, verify, Evidence};
 use crate::pci::{self, dev_dir, Function, HOLD};
 use crate::policy::{Action, Policy, Rule, DEFAULT_MMIO_REPORTING_OFFSET};
 use crate::sysfs::{errno, errno_name, Sysfs};
@@ -408,14 +408,17 @@ pub fn show(sys: &dyn Sysfs, bdf: &str, offset: Option<u64>) -> Result<String, S
     let evidence = Evidence::read(sys, bdf).map_err(|e| format!("{bdf}: {e}"))?;
     let offset = offset.unwrap_or(DEFAULT_MMIO_REPORTING_OFFSET);
     let name = tsm_name(sys, &holder)?;
-    let mut out = format!(
-        "function:        {} {:04x}:{:04x} class 0x{:06x}\nlocked by:       {holder} ({name})\naccepted:        {}\n",
-        function.bdf,
-        function.vendor,
-        function.device,
-        function.class,
-        u8::from(pci::accepted(sys, bdf)?)
-    );
+    let mut out = format_fields(&[
+        (
+            "function",
+            format!(
+                "{} {:04x}:{:04x} class 0x{:06x}",
+                function.bdf, function.vendor, function.device, function.class
+            ),
+        ),
+        ("locked_by", format!("{holder} ({name})")),
+        ("accepted", u8::from(pci::accepted(sys, bdf)?).to_string()),
+    ]);
     out.push_str(&evidence.describe(offset));
     Ok(out)
 }

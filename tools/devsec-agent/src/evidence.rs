@@ -65,79 +65,86 @@ impl Evidence {
     /// Formats the evidence for `show`; `offset` is the MMIO reporting offset removed from
     /// the reported addresses.
     pub fn describe(&self, offset: u64) -> String {
-        let mut s = String::new();
         let caps = &self.caps;
         let report = &self.report;
-        // Writing to a String cannot fail.
-        let _ = writeln!(s, "generation:      {}", self.generation);
-        let _ = writeln!(s, "tdisp_version:   {}", self.tdisp_version);
-        let _ = writeln!(s, "capabilities:");
-        let _ = writeln!(s, "  dsm_caps:      0x{:08x}", caps.dsm_caps);
-        let _ = writeln!(
-            s,
-            "  requests:      {}",
-            caps.supported_requests().join(" ")
-        );
-        let _ = writeln!(
-            s,
-            "  lock_flags:    0x{:04x} {}",
-            caps.lock_flags_supported,
-            caps.lock_flag_names()
-        );
-        let _ = writeln!(s, "  dev_addr_width: {}", caps.dev_addr_width);
-        let _ = writeln!(
-            s,
-            "  num_req:       {} this interface, {} all",
-            caps.num_req_this, caps.num_req_all
-        );
-        let _ = writeln!(s, "interface report:");
-        let _ = writeln!(
-            s,
-            "  interface_info: 0x{:04x} {}",
-            report.interface_info,
-            interface_info_names(report.interface_info)
-        );
-        let _ = writeln!(
-            s,
-            "  msi_x_message_control: 0x{:04x}",
-            report.msi_x_message_control
-        );
-        let _ = writeln!(s, "  lnr_control:   0x{:04x}", report.lnr_control);
-        let _ = writeln!(s, "  tph_control:   0x{:08x}", report.tph_control);
-        let _ = writeln!(s, "  mmio ranges:   {}", report.ranges.len());
+        let mut lines: Vec<(&str, String)> = vec![
+            ("generation", self.generation.to_string()),
+            ("tdisp_version", self.tdisp_version.clone()),
+            ("capabilities", String::new()),
+            ("  dsm_caps", format!("0x{:08x}", caps.dsm_caps)),
+            ("  requests", caps.supported_requests().join(" ")),
+            (
+                "  lock_flags",
+                format!(
+                    "0x{:04x} {}",
+                    caps.lock_flags_supported,
+                    caps.lock_flag_names()
+                ),
+            ),
+            ("  dev_addr_width", caps.dev_addr_width.to_string()),
+            ("  num_req_this", caps.num_req_this.to_string()),
+            ("  num_req_all", caps.num_req_all.to_string()),
+            ("interface report", String::new()),
+            (
+                "  interface_info",
+                format!(
+                    "0x{:04x} {}",
+                    report.interface_info,
+                    interface_info_names(report.interface_info)
+                ),
+            ),
+            (
+                "  msi_x_message_control",
+                format!("0x{:04x}", report.msi_x_message_control),
+            ),
+            ("  lnr_control", format!("0x{:04x}", report.lnr_control)),
+            ("  tph_control", format!("0x{:08x}", report.tph_control)),
+            ("  mmio_ranges", report.ranges.len().to_string()),
+        ];
         for range in &report.ranges {
             let address = match range.address(offset) {
                 Some(a) => format!("0x{a:x}"),
-                None => format!("below offset (first_page 0x{:x})", range.first_page),
+                None => format!("below the offset (first_page 0x{:x})", range.first_page),
             };
-            let _ = writeln!(
-                s,
-                "    BAR{} address {} size 0x{:x} ({} pages) attributes 0x{:04x} {}{}",
-                range.range_id,
-                address,
-                range.size(),
-                range.number_of_pages,
-                range.attributes,
-                range.attribute_names(),
-                if range.is_private() { " private" } else { "" }
-            );
+            lines.push((
+                "    range",
+                format!(
+                    "BAR{} address {} size 0x{:x} ({} pages) attributes 0x{:04x} {}{}",
+                    range.range_id,
+                    address,
+                    range.size(),
+                    range.number_of_pages,
+                    range.attributes,
+                    range.attribute_names(),
+                    if range.is_private() { " (private)" } else { "" }
+                ),
+            ));
         }
-        let _ = write!(
-            s,
-            "  device_specific: {} bytes",
-            report.device_specific.len()
-        );
-        if !report.device_specific.is_empty() {
-            let hex: Vec<String> = report
-                .device_specific
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            let _ = write!(s, " {}", hex.join(""));
-        }
-        s.push('\n');
-        s
+        let hex: String = report
+            .device_specific
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let ds = match report.device_specific.len() {
+            0 => "0 bytes".to_string(),
+            len => format!("{len} bytes {hex}"),
+        };
+        lines.push(("  device_specific", ds));
+        format_fields(&lines)
     }
+}
+
+/// Formats `key: value` lines with the values aligned; keys without a value are headings.
+pub fn format_fields(lines: &[(&str, String)]) -> String {
+    let mut out = String::new();
+    for (key, value) in lines {
+        if value.is_empty() {
+            let _ = writeln!(out, "{key}:");
+        } else {
+            let _ = writeln!(out, "{:<24}{value}", format!("{key}:"));
+        }
+    }
+    out
 }
 
 /// Verifies `evidence` against `rule` and the function's memory `bars`; the error is the

@@ -41,7 +41,7 @@ enum Command {
     /// Verify a function against the policy and accept it (locking it if needed).
     Accept {
         /// Policy file.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", default_value = DEFAULT_POLICY)]
         policy: String,
         /// Seconds to wait for a driver to bind after acceptance.
         #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
@@ -52,7 +52,7 @@ enum Command {
     /// Apply the policy to every TEE-capable function present (coldplug).
     Apply {
         /// Policy file.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", default_value = DEFAULT_POLICY)]
         policy: String,
         /// Seconds to wait for a driver to bind after each acceptance.
         #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
@@ -61,7 +61,7 @@ enum Command {
     /// Uevent helper: act on ACTION=add SUBSYSTEM=pci from the environment.
     Hotplug {
         /// Policy file.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", default_value = DEFAULT_POLICY)]
         policy: String,
         /// Seconds to wait for a driver to bind after acceptance.
         #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
@@ -102,6 +102,13 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("\"{s}\" is not a number of seconds"))
 }
 
+/// Policy file used when `--policy` is not given, and by the `devsec-hotplug` name.
+const DEFAULT_POLICY: &str = "/etc/devsec-agent/policy.toml";
+
+/// Invoked under this name (a symlink), the agent is the uevent helper: the kernel runs
+/// `/proc/sys/kernel/hotplug` as `helper SUBSYSTEM` and cannot pass options.
+const HOTPLUG_NAME: &str = "devsec-hotplug";
+
 const EXIT_REFUSED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
@@ -111,7 +118,16 @@ fn fail(code: u8, message: &str) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let invoked_as = std::env::args_os()
+        .next()
+        .map(std::path::PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+    let cli = if invoked_as.as_deref() == Some(HOTPLUG_NAME) {
+        // The kernel's argument (the subsystem) is in the environment too; ignore it.
+        Cli::parse_from(["devsec-agent", "hotplug"])
+    } else {
+        Cli::parse()
+    };
     let sys = DirSysfs::new(&cli.sysfs);
     let options = |timeout| Options {
         timeout,

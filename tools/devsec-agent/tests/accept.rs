@@ -127,7 +127,7 @@ fn fixture_report_decode() {
 #[test]
 fn fixture_evidence_describes() {
     let text = evidence().describe(1 << 40);
-    assert!(text.contains("generation:      7"));
+    assert!(text.contains("generation:             7"));
     assert!(text.contains("NO_UPDATE_AFTER_LOCK"));
     let bar = format!("BAR0 address 0x{:x} size 0x4000 (4 pages)", bar0_start());
     assert!(text.contains(&bar), "{text}");
@@ -978,7 +978,7 @@ fn list_and_show() {
     k.lock(BDF, "tsm0");
     let text = agent::show(&k, BDF, None).unwrap();
     assert!(
-        text.contains("locked by:       tsm0 (devsec_tsm)"),
+        text.contains("locked_by:              tsm0 (devsec_tsm)"),
         "{text}"
     );
     assert!(text.contains(&format!("BAR0 address 0x{:x} size 0x4000", bar0_start())));
