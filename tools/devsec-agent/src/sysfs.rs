@@ -25,8 +25,6 @@ pub mod errno {
     pub const ESTALE: i32 = 116;
     /// No such file or directory.
     pub const ENOENT: i32 = 2;
-    /// No such device.
-    pub const ENODEV: i32 = 19;
     /// Permission denied.
     pub const EACCES: i32 = 13;
     /// Operation not permitted.
