@@ -5,6 +5,7 @@
 //! Exit codes: 0 success (accepted), 1 refusal or operational failure, 2 usage or policy
 //! file error.
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -112,6 +113,13 @@ const HOTPLUG_NAME: &str = "devsec-hotplug";
 const EXIT_REFUSED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
+/// Writes `text` to stdout. Unlike `print!`, a closed stdout (a pipe whose reader is gone,
+/// a uevent helper without one) is not a panic: the exit code still tells the verdict.
+fn say(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
 fn fail(code: u8, message: &str) -> ExitCode {
     eprintln!("devsec-agent: {message}");
     ExitCode::from(code)
@@ -136,14 +144,14 @@ fn main() -> ExitCode {
     match cli.command {
         Command::List => match agent::list(&sys) {
             Ok(rows) => {
-                print!("{}", agent::format_list(&rows));
+                say(&agent::format_list(&rows));
                 ExitCode::SUCCESS
             }
             Err(e) => fail(EXIT_REFUSED, &e),
         },
         Command::Show { offset, bdf } => match agent::show(&sys, &bdf, offset) {
             Ok(text) => {
-                print!("{text}");
+                say(&text);
                 ExitCode::SUCCESS
             }
             Err(e) => fail(EXIT_REFUSED, &e),
@@ -158,7 +166,7 @@ fn main() -> ExitCode {
                 Err(e) => return fail(EXIT_USAGE, &e),
             };
             let verdict = agent::accept(&sys, &policy, &bdf, &options(timeout));
-            println!("{}", verdict.line(&bdf));
+            say(&format!("{}\n", verdict.line(&bdf)));
             if verdict.is_accepted() {
                 ExitCode::SUCCESS
             } else {
@@ -175,14 +183,14 @@ fn main() -> ExitCode {
                 Err(e) => return fail(EXIT_REFUSED, &e),
             };
             for (bdf, verdict) in &verdicts {
-                println!("{}", verdict.line(bdf));
+                say(&format!("{}\n", verdict.line(bdf)));
             }
             let accepted = verdicts.iter().filter(|(_, v)| v.is_accepted()).count();
             let refused = verdicts.len() - accepted;
-            println!(
-                "devsec-agent: {} function(s): {accepted} accepted, {refused} refused",
+            say(&format!(
+                "devsec-agent: {} function(s): {accepted} accepted, {refused} refused\n",
                 verdicts.len()
-            );
+            ));
             if refused == 0 {
                 ExitCode::SUCCESS
             } else {
@@ -215,12 +223,12 @@ fn main() -> ExitCode {
         }
         Command::CheckPolicy { file } => match Policy::load(&file) {
             Ok(policy) => {
-                println!(
-                    "{file}: {} rule(s), first match wins, default refuse",
+                say(&format!(
+                    "{file}: {} rule(s), first match wins, default refuse\n",
                     policy.rules.len()
-                );
+                ));
                 for rule in &policy.rules {
-                    println!("{rule}");
+                    say(&format!("{rule}\n"));
                 }
                 ExitCode::SUCCESS
             }
