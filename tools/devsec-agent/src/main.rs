@@ -37,6 +37,7 @@ enum Command {
         #[arg(long, value_name = "OFFSET", value_parser = parse_u64)]
         offset: Option<u64>,
         /// PCI function, domain:bus:device.function.
+        #[arg(value_parser = parse_bdf)]
         bdf: String,
     },
     /// Verify a function against the policy and accept it (locking it if needed).
@@ -48,6 +49,7 @@ enum Command {
         #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
         timeout: Duration,
         /// PCI function, domain:bus:device.function.
+        #[arg(value_parser = parse_bdf)]
         bdf: String,
     },
     /// Apply the policy to every TEE-capable function present (coldplug).
@@ -79,13 +81,19 @@ enum Command {
     /// Set the bind gate: no driver binds the function until released.
     Hold {
         /// PCI function, domain:bus:device.function.
+        #[arg(value_parser = parse_bdf)]
         bdf: String,
     },
     /// Clear the agent's bind gate and probe the function.
     Release {
         /// PCI function, domain:bus:device.function.
+        #[arg(value_parser = parse_bdf)]
         bdf: String,
     },
+}
+
+fn parse_bdf(s: &str) -> Result<String, String> {
+    devsec_agent::pci::parse_bdf(s).map(|()| s.to_string())
 }
 
 fn parse_u64(s: &str) -> Result<u64, String> {
