@@ -172,9 +172,10 @@ fn accept_error(err: &std::io::Error) -> String {
 /// Applies `policy` to `bdf`: the `accept` command, and the per-function step of `apply`
 /// and `hotplug`.
 ///
-/// If the agent locks the function and then refuses it, it unlocks it again (which also
-/// un-accepts and unbinds), so a refused function is left unlocked, unaccepted and without
-/// a driver. A function someone else locked or accepted is never unlocked.
+/// If the agent locked or accepted the function and then refuses it, it unlocks it again
+/// (which also un-accepts and unbinds), so a refused function is left unlocked, unaccepted
+/// and without a driver. A function someone else locked and the agent refuses before
+/// accepting, or someone else accepted, is left as it is.
 ///
 /// The accept is bound to the generation of the evidence that was verified. If the kernel
 /// answers ESTALE (the evidence changed in between), the whole read-verify-accept step is
@@ -201,11 +202,12 @@ pub fn accept(sys: &dyn Sysfs, policy: &Policy, bdf: &str, opts: &Options) -> Ve
     if rule.action == Action::Refuse {
         return Verdict::Refused(format!("rule \"{}\" refuses", rule.name));
     }
-    let mut locked_by_us = None;
-    match accept_rule(sys, rule, bdf, opts, &mut locked_by_us) {
+    // The TSM to unlock with on refusal: set once the agent locked or accepted.
+    let mut undo = None;
+    match accept_rule(sys, rule, bdf, opts, &mut undo) {
         Ok(verdict) => verdict,
         Err(reason) => {
-            let Some(tsm) = locked_by_us else {
+            let Some(tsm) = undo else {
                 return Verdict::Refused(reason);
             };
             let path = format!("{}/tsm/unlock", dev_dir(bdf));
@@ -225,7 +227,7 @@ fn accept_rule(
     rule: &Rule,
     bdf: &str,
     opts: &Options,
-    locked_by_us: &mut Option<String>,
+    undo: &mut Option<String>,
 ) -> Result<Verdict, String> {
     let tsm_dir = format!("{}/tsm", dev_dir(bdf));
     let already_accepted = pci::accepted(sys, bdf)?;
@@ -240,7 +242,7 @@ fn accept_rule(
             let tsm = pick_tsm(sys, rule)?;
             sys.write(&format!("{tsm_dir}/lock"), tsm.id.as_bytes())
                 .map_err(|e| format!("lock with {} failed: {}", tsm.id, errno_name(&e)))?;
-            *locked_by_us = Some(tsm.id.clone());
+            *undo = Some(tsm.id.clone());
             tsm.id
         }
     };
@@ -269,6 +271,9 @@ fn accept_rule(
         let value = format!("generation={}", evidence.generation);
         match sys.write(&format!("{tsm_dir}/accept"), value.as_bytes()) {
             Ok(()) => {
+                // Accepted by us: a refusal from here on (wrong or missing driver) undoes it,
+                // even if someone else took the lock.
+                *undo = Some(holder.clone());
                 generation = Some(evidence.generation);
                 break;
             }

@@ -770,6 +770,17 @@ fn locked_by_allowed_tsm_is_accepted_without_relocking() {
 }
 
 #[test]
+fn refusal_after_accepting_a_foreign_lock_unlocks() {
+    let k = Kernel::new();
+    k.lock(BDF, "tsm0");
+    k.state.borrow_mut().driver = None;
+    let verdict = agent::accept(&k, &policy("driver = \"devsec_pci\"\n"), BDF, &opts());
+    assert!(refusal(&verdict).contains("did not bind"));
+    assert!(k.wrote("tsm/unlock", "tsm0"));
+    assert_pristine(&k);
+}
+
+#[test]
 fn already_accepted_is_verified_not_accepted_again() {
     let k = Kernel::new();
     assert!(agent::accept(&k, &policy(""), BDF, &opts()).is_accepted());
