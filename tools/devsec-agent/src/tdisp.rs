@@ -56,6 +56,16 @@ const RANGE_ATTR_BITS: [(u8, &str); 4] = [
     (3, "UPDATABLE"),
 ];
 
+// The name tables must agree with the constants of the shared library where it has them.
+const _: () = {
+    assert!(report::interface_info::NO_UPDATE_AFTER_LOCK == 1 << 0);
+    assert!(codec::lock_flags::NO_FW_UPDATE == 1 << 0);
+    assert!(requester::range_attr::MSIX_TABLE == 1 << 0);
+    assert!(requester::range_attr::MSIX_PBA == 1 << 1);
+    assert!(requester::range_attr::NON_TEE == 1 << 2);
+    assert!(requester::range_attr::UPDATABLE == 1 << 3);
+};
+
 /// Returns the bit number of the `interface_info` bit called `name`.
 pub fn interface_info_bit(name: &str) -> Option<u8> {
     INTERFACE_INFO_BITS
