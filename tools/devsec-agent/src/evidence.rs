@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The evidence of a locked function (`tsm/generation`, `tsm/tdisp_version`,
+//! `tsm/tdisp_caps`, `tsm/interface_report`) and its verification against a rule.
+
+use std::fmt::Write as _;
+
+use crate::pci::dev_dir;
+use crate::policy::Rule;
+use crate::sysfs::{errno, errno_name, Sysfs};
+use crate::tdisp::{interface_info_names, Bar, Caps, Report};
+
+/// Evidence read from `tsm/` while the function is locked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Evidence {
+    /// Evidence generation: system-wide, new for every lock.
+    pub generation: u64,
+    /// TDISP version, `major.minor`.
+    pub tdisp_version: String,
+    /// Decoded TDISP capabilities.
+    pub caps: Caps,
+    /// Decoded interface report.
+    pub report: Report,
+}
+
+fn read_error(path: &str, err: &std::io::Error) -> String {
+    match err.raw_os_error() {
+        Some(errno::ENXIO) => "not locked (evidence is readable only while locked)".to_string(),
+        Some(errno::EACCES) | Some(errno::EPERM) => {
+            format!("cannot read {path}: permission denied (evidence is readable by root only)")
+        }
+        _ => format!("cannot read {path}: {}", errno_name(err)),
+    }
+}
+
+impl Evidence {
+    /// Reads and decodes the evidence of `bdf`. The generation is read first: if the
+    /// evidence changes while it is being read, the generation-bound accept fails.
+    pub fn read(sys: &dyn Sysfs, bdf: &str) -> Result<Self, String> {
+        let dir = format!("{}/tsm", dev_dir(bdf));
+        let text = |attr: &str| {
+            let path = format!("{dir}/{attr}");
+            sys.read_str(&path).map_err(|e| read_error(&path, &e))
+        };
+        let binary = |attr: &str| {
+            let path = format!("{dir}/{attr}");
+            sys.read(&path).map_err(|e| read_error(&path, &e))
+        };
+        let generation_text = text("generation")?;
+        let generation = generation_text
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| format!("tsm/generation: \"{generation_text}\" is not a number"))?;
+        let tdisp_version = text("tdisp_version")?.trim().to_string();
+        let caps = Caps::decode(&binary("tdisp_caps")?)?;
+        let report = Report::decode(&binary("interface_report")?)?;
+        Ok(Self {
+            generation,
+            tdisp_version,
+            caps,
+            report,
+        })
+    }
+
+    /// Formats the evidence for `show`; `offset` is the MMIO reporting offset removed from
+    /// the reported addresses.
+    pub fn describe(&self, offset: u64) -> String {
+        let caps = &self.caps;
+        let report = &self.report;
+        let mut lines: Vec<(&str, String)> = vec![
+            ("generation", self.generation.to_string()),
+            ("tdisp_version", self.tdisp_version.clone()),
+            ("capabilities", String::new()),
+            ("  dsm_caps", format!("0x{:08x}", caps.dsm_caps)),
+            ("  requests", caps.supported_requests().join(" ")),
+            (
+                "  lock_flags",
+                format!(
+                    "0x{:04x} {}",
+                    caps.lock_flags_supported,
+                    caps.lock_flag_names()
+                ),
+            ),
+            ("  dev_addr_width", caps.dev_addr_width.to_string()),
+            ("  num_req_this", caps.num_req_this.to_string()),
+            ("  num_req_all", caps.num_req_all.to_string()),
+            ("interface report", String::new()),
+            (
+                "  interface_info",
+                format!(
+                    "0x{:04x} {}",
+                    report.interface_info,
+                    interface_info_names(report.interface_info)
+                ),
+            ),
+            (
+                "  msi_x_message_control",
+                format!("0x{:04x}", report.msi_x_message_control),
+            ),
+            ("  lnr_control", format!("0x{:04x}", report.lnr_control)),
+            ("  tph_control", format!("0x{:08x}", report.tph_control)),
+            ("  mmio_ranges", report.ranges.len().to_string()),
+        ];
+        for range in &report.ranges {
+            let address = match range.address(offset) {
+                Some(a) => format!("0x{a:x}"),
+                None => format!("below the offset (first_page 0x{:x})", range.first_page),
+            };
+            lines.push((
+                "    range",
+                format!(
+                    "BAR{} address {} size 0x{:x} ({} pages) attributes 0x{:04x} {}{}",
+                    range.range_id,
+                    address,
+                    range.size(),
+                    range.number_of_pages,
+                    range.attributes,
+                    range.attribute_names(),
+                    if range.is_private() { " (private)" } else { "" }
+                ),
+            ));
+        }
+        let hex: String = report
+            .device_specific
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let ds = match report.device_specific.len() {
+            0 => "0 bytes".to_string(),
+            len => format!("{len} bytes {hex}"),
+        };
+        lines.push(("  device_specific", ds));
+        format_fields(&lines)
+    }
+}
+
+/// Formats `key: value` lines with the values aligned; keys without a value are headings.
+pub fn format_fields(lines: &[(&str, String)]) -> String {
+    let mut out = String::new();
+    for (key, value) in lines {
+        if value.is_empty() {
+            let _ = writeln!(out, "{key}:");
+        } else {
+            let _ = writeln!(out, "{:<24}{value}", format!("{key}:"));
+        }
+    }
+    out
+}
+
+/// Verifies `evidence` against `rule` and the function's memory `bars`; the error is the
+/// refusal reason.
+pub fn verify(rule: &Rule, evidence: &Evidence, bars: &[Bar]) -> Result<(), String> {
+    if evidence.tdisp_version != rule.tdisp_version {
+        return Err(format!(
+            "TDISP version {} but the rule requires {}",
+            evidence.tdisp_version, rule.tdisp_version
+        ));
+    }
+    let report = &evidence.report;
+    let missing = rule.interface_info_required & !report.interface_info;
+    if missing != 0 {
+        return Err(format!(
+            "interface_info lacks required {}",
+            interface_info_names(missing)
+        ));
+    }
+    let forbidden = rule.interface_info_forbidden & report.interface_info;
+    if forbidden != 0 {
+        return Err(format!(
+            "interface_info has forbidden {}",
+            interface_info_names(forbidden)
+        ));
+    }
+    report
+        .check_against_bars(bars, rule.mmio_reporting_offset)
+        .map_err(|e| format!("layout: {e}"))?;
+    if let Some(expected) = &rule.bars {
+        let reported: std::collections::BTreeSet<u16> =
+            report.ranges.iter().map(|r| r.range_id).collect();
+        if &reported != expected {
+            let list = |set: &std::collections::BTreeSet<u16>| {
+                set.iter().map(u16::to_string).collect::<Vec<_>>().join(",")
+            };
+            return Err(format!(
+                "layout: reported BARs [{}] but the rule requires [{}]",
+                list(&reported),
+                list(expected)
+            ));
+        }
+    }
+    if let Some(expected) = rule.private_ranges {
+        let private = report.ranges.iter().filter(|r| r.is_private()).count();
+        if private != expected {
+            return Err(format!(
+                "layout: {private} private range(s) but the rule requires {expected}"
+            ));
+        }
+    }
+    for (bar, size) in &rule.sizes {
+        let Some(range) = report.ranges.iter().find(|r| r.range_id == *bar) else {
+            return Err(format!(
+                "layout: BAR {bar} is not reported but the rule requires it with size {size}"
+            ));
+        };
+        if range.size() != *size {
+            return Err(format!(
+                "layout: BAR {bar} size {} but the rule requires {size}",
+                range.size()
+            ));
+        }
+    }
+    Ok(())
+}
