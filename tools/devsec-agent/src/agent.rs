@@ -101,16 +101,22 @@ pub fn gate(sys: &dyn Sysfs, bdf: &str) -> Result<bool, String> {
     Ok(true)
 }
 
-/// Clears the bind gate on `bdf` if it is ours and asks the PCI core to probe the function.
-/// Returns whether a hold was cleared. An override set by someone else is left alone.
-pub fn release(sys: &dyn Sysfs, bdf: &str) -> Result<bool, String> {
+/// After acceptance: replaces the bind gate on `bdf`, if it is ours, with `driver` (the
+/// driver the policy binds to the function, which need not match it by ID) or with no
+/// override at all, or sets `driver` as the override where there is none, and asks the PCI
+/// core to probe the function. Returns whether the override was changed. An override set
+/// by someone else is left alone.
+pub fn release(sys: &dyn Sysfs, bdf: &str, driver: Option<&str>) -> Result<bool, String> {
     pci::parse_bdf(bdf)?;
-    if pci::driver_override(sys, bdf)?.as_deref() != Some(HOLD) {
-        return Ok(false);
+    match pci::driver_override(sys, bdf)?.as_deref() {
+        Some(HOLD) => {}
+        None if driver.is_some() => {}
+        _ => return Ok(false),
     }
     let path = format!("{}/driver_override", dev_dir(bdf));
-    sys.write(&path, b"\n")
-        .map_err(|e| format!("cannot clear {path}: {}", errno_name(&e)))?;
+    let value = driver.map_or_else(|| "\n".to_string(), |d| format!("{d}\n"));
+    sys.write(&path, value.as_bytes())
+        .map_err(|e| format!("cannot write {path}: {}", errno_name(&e)))?;
     // The kernel re-probed inside the accept write, while the hold was still set. Probe
     // again now. A failure here is not fatal: the wait for the driver tells the outcome.
     let _ = sys.write("bus/pci/drivers_probe", bdf.as_bytes());
@@ -288,7 +294,7 @@ fn accept_rule(
         }
     }
     let generation = generation.ok_or("evidence changed during acceptance")?;
-    release(sys, bdf)?;
+    release(sys, bdf, rule.driver.as_deref())?;
     let driver = wait_for_driver(sys, rule, bdf, opts)?;
     Ok(Verdict::Accepted {
         rule: rule.name.clone(),

@@ -246,7 +246,7 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(EXIT_REFUSED, &e),
         },
-        Command::Release { bdf } => match agent::release(&sys, &bdf) {
+        Command::Release { bdf } => match agent::release(&sys, &bdf, None) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => fail(EXIT_REFUSED, &format!("{bdf}: not held by devsec-agent")),
             Err(e) => fail(EXIT_REFUSED, &e),

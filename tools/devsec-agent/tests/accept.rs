@@ -644,7 +644,8 @@ fn accept_locks_verifies_accepts_and_binds() {
     let expect = [
         ("lock", "tsm0"),
         ("accept", "generation=1"),
-        ("driver_override", "\n"),
+        // The rule's driver replaces the hold, whether or not it matches by ID.
+        ("driver_override", "devsec_pci\n"),
         ("drivers_probe", BDF),
     ];
     let expect: Vec<(String, String)> = expect
@@ -653,7 +654,7 @@ fn accept_locks_verifies_accepts_and_binds() {
         .collect();
     assert_eq!(writes, expect);
     assert_eq!(k.attr(BDF, "tsm/accept"), "1");
-    assert_eq!(k.attr(BDF, "driver_override"), "(null)");
+    assert_eq!(k.attr(BDF, "driver_override"), "devsec_pci");
 }
 
 #[test]
@@ -835,15 +836,31 @@ fn hold_and_release() {
     let k = Kernel::new();
     agent::hold(&k, BDF).unwrap();
     assert_eq!(k.attr(BDF, "driver_override"), HOLD);
-    assert_eq!(agent::release(&k, BDF), Ok(true));
+    assert_eq!(agent::release(&k, BDF, None), Ok(true));
     assert_eq!(k.attr(BDF, "driver_override"), "(null)");
     // Someone else's override is not ours to clear.
     k.put(
         &format!("bus/pci/devices/{BDF}/driver_override"),
         "vfio-pci\n",
     );
-    assert_eq!(agent::release(&k, BDF), Ok(false));
+    assert_eq!(agent::release(&k, BDF, None), Ok(false));
     assert_eq!(k.attr(BDF, "driver_override"), "vfio-pci");
+}
+
+#[test]
+fn release_binds_the_policy_driver() {
+    let k = Kernel::new();
+    agent::hold(&k, BDF).unwrap();
+    assert_eq!(agent::release(&k, BDF, Some("devsec_pci")), Ok(true));
+    assert_eq!(k.attr(BDF, "driver_override"), "devsec_pci");
+    // Without a hold, the policy's driver is set where there is no override...
+    k.put(&format!("bus/pci/devices/{BDF}/driver_override"), "(null)\n");
+    assert_eq!(agent::release(&k, BDF, Some("devsec_pci")), Ok(true));
+    assert_eq!(k.attr(BDF, "driver_override"), "devsec_pci");
+    // ... and nothing is done without one.
+    k.put(&format!("bus/pci/devices/{BDF}/driver_override"), "(null)\n");
+    assert_eq!(agent::release(&k, BDF, None), Ok(false));
+    assert_eq!(k.attr(BDF, "driver_override"), "(null)");
 }
 
 fn event(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
@@ -884,7 +901,7 @@ fn hotplug_holds_accepts_then_releases() {
             format!("driver_override={HOLD}"),
             "lock=tsm0".to_string(),
             "accept=generation=1".to_string(),
-            "driver_override=".to_string(),
+            "driver_override=devsec_pci".to_string(),
             format!("drivers_probe={BDF}"),
         ]
     );

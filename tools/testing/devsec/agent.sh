@@ -1,10 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# agent.sh: build devsec-agent (tools/devsec-agent) as a static binary for
-# the guest and run its host checks: cargo test, clippy with warnings as
-# errors, rustfmt. KTAP on stdout, one point per cargo test and per check.
-# The binary is left in $CACHE/agent/ for mkinitramfs.sh.
+# agent.sh [--build-only]: build devsec-agent (tools/devsec-agent) as a
+# static binary for the guest and run its host checks: cargo test, clippy
+# with warnings as errors, rustfmt. KTAP on stdout, one point per cargo test
+# and per check. The binary is left in $CACHE/agent/ for mkinitramfs.sh.
 
 . "$(dirname "$0")/common.sh"
 set +e
@@ -41,9 +41,13 @@ if [ $rc = 0 ] && "llvm-readelf$LLVM_SUFFIX" -d "$bin" | grep -q NEEDED; then
 fi
 point $rc static_build "$log.build"
 [ $rc = 0 ] && cp "$bin" "$CARGO_TARGET_DIR/devsec-agent"
+if [ "${1:-}" = --build-only ]; then
+	[ $rc = 0 ] || tail -n 20 "$log.build" >&2
+	exit $rc
+fi
 
 # One point per test of every test binary ("test NAME ... ok|FAILED|ignored").
-cargo test --quiet --locked -- --format=pretty >"$log.test" 2>&1
+cargo test --quiet --locked --no-fail-fast -- --format=pretty >"$log.test" 2>&1
 rc=$?
 while read -r name status; do
 	case $status in

@@ -108,9 +108,51 @@ state
 expect "accept refused, device not accepted, no driver" refused
 run "echo none > $F"
 run "echo $TSM > $D/tsm/unlock"
+run "echo > $D/driver_override"
+
+POL=/devsec/policies
+# agent ARGS...: show the agent's command line and everything it prints.
+agent() {
+	printf '  # devsec-agent %s\n' "$*"
+	devsec-agent "$@" 2>&1 | sed 's/^/    /'
+	return "${PIPESTATUS[0]}"
+}
+say "9. Userspace decides. devsec-agent reads the evidence the TSM collected at"
+more "   lock (tsm/interface_report, tsm/tdisp_caps, tsm/tdisp_version), checks it"
+more "   against a policy, accepts exactly the generation it verified"
+more "   (tsm/accept <- generation=N) and binds the policy's driver. The policy:"
+grep -v '^#' "$POL/accept.toml" | grep . | sed 's/^/    | /'
+agent list
+run "echo $TSM > $D/tsm/lock"
+agent show "$BDF"
+agent accept --policy "$POL/accept.toml" "$BDF" || fail=1
+state
+expect "accepted by the agent, devsec_pci bound, TDISP RUN" state_is_running
+run "echo $TSM > $D/tsm/unlock"
+
+say "10. The device changes its report after the lock (after userspace read it):"
+more "   the TSM fetches it again at accept, finds it differs, refuses before START."
+run "echo $TSM > $D/tsm/lock"
+run "echo report_changed > $F"
+agent accept --policy "$POL/accept.toml" "$BDF"
+state
+expect "refused and unlocked by the agent, no driver" state_is_pristine
+run "echo none > $F"
+
+say "11. A policy that expects another layout (an 8 KiB BAR0): refused, unlocked."
+agent accept --policy "$POL/wrong-layout.toml" "$BDF"
+expect "refused, device unlocked, no driver" state_is_pristine
+
+say "12. The whole flow once more, as a CVM would run it: the agent decides."
+verdict=$(devsec-agent accept --policy "$POL/accept.toml" "$BDF" 2>&1)
+state
+expect "accepted and bound" state_is_running
+run "echo $TSM > $D/tsm/unlock"
 
 if [ $fail = 0 ]; then
-	say "verdict: PASS - deferred, locked, accepted (driver bound), unlocked, liar refused"
+	say "verdict: PASS - deferred, locked, accepted (driver bound), unlocked, liar refused;" \
+		"agent accepted by policy, refused a changed report and a wrong layout"
+	more "agent's verdict: $verdict"
 else
 	say "verdict: FAIL - see the [UNEXPECTED] lines above"
 fi

@@ -872,6 +872,107 @@ cycle
 result concurrent_writers_then_cycle_works $?
 
 #
+# The userspace acceptance agent: lock, read the evidence, verify it against a
+# policy, accept the generation verified, bind the policy's driver; refuse
+# (and unlock) what the policy does not allow; as the kernel's uevent helper,
+# do all of it for a hot-added function, which no driver may bind before.
+#
+POL=/devsec/policies
+# agent ARGS...: run the agent; AOUT its output, ARC its exit status.
+agent() { AOUT=$(devsec-agent "$@" 2>&1); ARC=$?; }
+# wait_for SECS CMD...: poll CMD every 0.1 s until it succeeds, at most SECS.
+wait_for() {
+	local i
+	for ((i = 0; i < $1 * 10; i++)); do
+		"${@:2}" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+dmesg_has() { dmesg | grep -q "$1"; }
+if ! command -v devsec-agent >/dev/null; then
+	for p in agent_accepts_matching_device agent_refuses_unmatched_device \
+		agent_refuses_wrong_layout agent_hotplug_applies_policy \
+		legacy_driver_does_not_bind_before_accept; do
+		skip $p "devsec-agent is not in this initramfs"
+	done
+else
+	reset_dev
+	agent accept --policy $POL/accept.toml "$BDF"
+	result agent_accepts_matching_device "$([ $ARC = 0 ] && state_is_running &&
+		[[ $AOUT == "devsec-agent: $BDF: accepted (rule \"devsec-ep\", generation "[0-9]*"), driver devsec_pci" ]]
+		echo $?)" "exit $ARC: $AOUT; $(state_line)"
+	diag "$AOUT"
+	agent list
+	result agent_lists_accepted_device "$([ $ARC = 0 ] &&
+		echo "$AOUT" | grep "^$BDF " | grep -q devsec_pci; echo $?)" "$AOUT"
+	reset_dev
+	echo >"$D/driver_override"
+	# Refusals: exit 1, the verdict says why, the function is left unlocked,
+	# unaccepted and without a driver (the agent unlocks what it locked).
+	agent accept --policy $POL/unmatched.toml "$BDF"
+	result agent_refuses_unmatched_device "$([ $ARC = 1 ] && state_is_pristine &&
+		[[ $AOUT == "devsec-agent: $BDF: refused: "* ]]; echo $?)" "exit $ARC: $AOUT; $(state_line)"
+	diag "$AOUT"
+	# This one the agent locks, reads and verifies before it refuses and unlocks.
+	unlocks() { dmesg | grep -c "$BDF: PCI/TSM: unlocked"; }
+	u0=$(unlocks)
+	agent accept --policy $POL/wrong-layout.toml "$BDF"
+	result agent_refuses_wrong_layout "$([ $ARC = 1 ] && state_is_pristine &&
+		[[ $AOUT == "devsec-agent: $BDF: refused: "* ]] &&
+		[ "$(unlocks)" -gt "$u0" ]; echo $?)" "exit $ARC: $AOUT; $(state_line)"
+	diag "$AOUT"
+	# Bad policy files: exit 2, a clear message, nothing touched.
+	for c in "bad-syntax:line" "bad-unknown-key:unknown field" "empty:no rules"; do
+		agent accept --policy "$POL/${c%%:*}.toml" "$BDF"
+		result "agent_policy_${c%%:*}_refused" "$([ $ARC = 2 ] && state_is_pristine &&
+			[[ $AOUT == *"${c#*:}"* ]]; echo $?)" "exit $ARC: $AOUT; $(state_line)"
+	done
+	agent check-policy $POL/accept.toml
+	result agent_check_policy_good "$([ $ARC = 0 ]; echo $?)" "$AOUT"
+
+	# Hotplug: the agent as the kernel's uevent helper, its policy in /etc.
+	# A hot-added endpoint ends accepted and bound with no manual step.
+	mkdir -p /etc/devsec-agent
+	ln -sf /bin/devsec-agent /bin/devsec-hotplug
+	hotplug_with() { # hotplug_with POLICY: reload the bus with the helper on
+		cp "$POL/$1.toml" /etc/devsec-agent/policy.toml
+		rmmod devsec_bus 2>/dev/null
+		echo /bin/devsec-hotplug >/proc/sys/kernel/hotplug
+		modprobe devsec_bus
+	}
+	hotplug_off() { echo >/proc/sys/kernel/hotplug; }
+	hotplug_with accept
+	wait_for 30 state_is_running
+	result agent_hotplug_applies_policy "$([ $? = 0 ] &&
+		dmesg | grep -q "devsec-agent: $BDF: accepted (rule \"devsec-ep\""; echo $?)" \
+		"$(state_line); $(dmesg | grep devsec-agent | tail -2)"
+	hotplug_off
+	reset_dev
+	# Refused at hotplug: the bind gate stays, so a driver that does not wait
+	# for acceptance (pci-stub, given the device ID with new_id) does not bind.
+	hotplug_with wrong-layout
+	wait_for 30 dmesg_has "devsec-agent: $BDF: refused"
+	hotplug_off
+	held=$(cat "$D/driver_override")
+	if [ -d /sys/bus/pci/drivers/pci-stub ]; then
+		echo "1b36 0d5c" >/sys/bus/pci/drivers/pci-stub/new_id
+		result legacy_driver_does_not_bind_before_accept \
+			"$([ "$held" = devsec-agent-hold ] && state_is_pristine; echo $?)" \
+			"driver_override '$held'; $(state_line)"
+		echo "1b36 0d5c" >/sys/bus/pci/drivers/pci-stub/remove_id
+	else
+		skip legacy_driver_does_not_bind_before_accept "pci-stub not available"
+	fi
+	# The agent accepts the held function on request, and only then it binds.
+	agent accept --policy $POL/accept.toml "$BDF"
+	result agent_accepts_held_device "$([ $ARC = 0 ] && state_is_running; echo $?)" \
+		"exit $ARC: $AOUT; $(state_line)"
+	reset_dev
+	echo >"$D/driver_override"
+fi
+
+#
 # SR-IOV: the endpoint is a PF with $NVF virtual functions, each a TDISP
 # interface of its own whose messages go through the PF's DOE mailbox. The
 # PF driver devsec_pf waits for the PF's acceptance, then enables the VFs;

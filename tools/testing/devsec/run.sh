@@ -15,6 +15,7 @@ flock -n 9 || die "another 'make test' or 'make run' is using $CACHE; wait for i
 "$here/fetch-kernel.sh"
 python3 "$here/prepare-tree.py" "$OVERLAY" "$PRISTINE" "$KSRC"
 "$here/build.sh" normal
+"$here/agent.sh" --build-only || die "devsec-agent does not build"
 "$here/mkinitramfs.sh" normal
 msg "booting linux-$KVERSION in QEMU (TCG)"
 rc=0
