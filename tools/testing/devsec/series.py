@@ -92,9 +92,10 @@ rules, the sysfs interface and the sample; add a MAINTAINERS entry.""",
 ]
 
 # Overlay files and patches that are workbench tooling, not kernel changes:
-# the test scripts, and the benchmark helpers with the patch that builds
-# them into the bench kernel.
-NOT_UPSTREAM = ["tools/testing/devsec/*", "tools-testing-devsec-*"]
+# the test scripts, the benchmark helpers with the patch that builds them
+# into the bench kernel, and the userspace acceptance agent (a project of its
+# own, built with cargo).
+NOT_UPSTREAM = ["tools/testing/devsec/*", "tools-testing-devsec-*", "tools/devsec-agent/*"]
 
 
 def run(cmd, cwd, **kw):
