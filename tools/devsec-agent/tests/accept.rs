@@ -854,11 +854,17 @@ fn release_binds_the_policy_driver() {
     assert_eq!(agent::release(&k, BDF, Some("devsec_pci")), Ok(true));
     assert_eq!(k.attr(BDF, "driver_override"), "devsec_pci");
     // Without a hold, the policy's driver is set where there is no override...
-    k.put(&format!("bus/pci/devices/{BDF}/driver_override"), "(null)\n");
+    k.put(
+        &format!("bus/pci/devices/{BDF}/driver_override"),
+        "(null)\n",
+    );
     assert_eq!(agent::release(&k, BDF, Some("devsec_pci")), Ok(true));
     assert_eq!(k.attr(BDF, "driver_override"), "devsec_pci");
     // ... and nothing is done without one.
-    k.put(&format!("bus/pci/devices/{BDF}/driver_override"), "(null)\n");
+    k.put(
+        &format!("bus/pci/devices/{BDF}/driver_override"),
+        "(null)\n",
+    );
     assert_eq!(agent::release(&k, BDF, None), Ok(false));
     assert_eq!(k.attr(BDF, "driver_override"), "(null)");
 }
