@@ -931,22 +931,27 @@ else
 	agent check-policy $POL/accept.toml
 	result agent_check_policy_good "$([ $ARC = 0 ]; echo $?)" "$AOUT"
 
-	# Hotplug: the agent as the kernel's uevent helper, its policy in /etc.
-	# A hot-added endpoint ends accepted and bound with no manual step.
+	# Hotplug: busybox mdev listening to uevents runs the agent for every PCI
+	# function added (devsec-hotplug: the agent with its policy in /etc). A
+	# hot-added endpoint ends accepted and bound with no manual step.
 	mkdir -p /etc/devsec-agent
 	ln -sf /bin/devsec-agent /bin/devsec-hotplug
-	hotplug_with() { # hotplug_with POLICY: reload the bus with the helper on
+	echo '$PCI_SLOT_NAME=.* 0:0 660 @/bin/devsec-hotplug' >/etc/mdev.conf
+	MDEV_PID=
+	hotplug_with() { # hotplug_with POLICY: reload the bus with mdev listening
 		cp "$POL/$1.toml" /etc/devsec-agent/policy.toml
 		rmmod devsec_bus 2>/dev/null
-		echo /bin/devsec-hotplug >/proc/sys/kernel/hotplug
+		mdev -df -v 2>>/tmp/mdev.log &
+		MDEV_PID=$!
+		sleep 0.5
 		modprobe devsec_bus
 	}
-	hotplug_off() { echo >/proc/sys/kernel/hotplug; }
+	hotplug_off() { kill "$MDEV_PID" 2>/dev/null; wait "$MDEV_PID" 2>/dev/null; }
 	hotplug_with accept
 	wait_for 30 state_is_running
 	result agent_hotplug_applies_policy "$([ $? = 0 ] &&
 		dmesg | grep -q "devsec-agent: $BDF: accepted (rule \"devsec-ep\""; echo $?)" \
-		"$(state_line); $(dmesg | grep devsec-agent | tail -2)"
+		"$(state_line); $(dmesg | grep devsec-agent | tail -2); mdev: $(tail -3 /tmp/mdev.log)"
 	hotplug_off
 	reset_dev
 	# Refused at hotplug: the bind gate stays, so a driver that does not wait
