@@ -1099,6 +1099,27 @@ for v in ${VFS#* }; do state_is_pristine "$v" || others=1; done
 result sriov_vf_lifecycle "$([ $rc = 0 ] && [ $others = 0 ] && pf_still_accepted; echo $?)" \
 	"rc $rc, others $others, PF: $(state_line "$PF")"
 
+# A VF's evidence is its own: its report names its own VF BAR0 (through the
+# PF's mailbox), and the agent accepts it under the same policy.
+vd=$(dev "$v1")
+lock "$v1"
+read -r vbar0 _ <"$vd/resource"
+vrep=$vd/tsm/interface_report
+result sriov_vf_evidence "$([ "$(wc -c <"$vrep")" = 36 ] &&
+	[ "$(le 8 16 "$vrep")" = $(((vbar0 + (1 << 40)) / 4096)) ] &&
+	[ "$(rd "$vd/tsm/generation")" -gt "$(rd "$(dev "$PF")/tsm/generation")" ]; echo $?)" \
+	"$(od -An -tx1 "$vrep" | paste -sd' '); $(state_line "$v1")"
+unlock "$v1"
+if command -v devsec-agent >/dev/null; then
+	agent accept --policy $POL/accept.toml "$v1"
+	result sriov_vf_agent_accepts "$([ $ARC = 0 ] && state_is_running "$v1"; echo $?)" \
+		"exit $ARC: $AOUT; $(state_line "$v1")"
+	reset_dev "$v1"
+	echo >"$vd/driver_override"
+else
+	skip sriov_vf_agent_accepts "devsec-agent is not in this initramfs"
+fi
+
 # A refused START on one VF leaves that VF locked, the others and the PF as
 # they were.
 override "$v1"
