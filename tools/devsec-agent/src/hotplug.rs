@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The uevent helper (`/proc/sys/kernel/hotplug`, busybox mdev, udev `RUN+=`) and
-//! coldplug (`apply`).
+//! The uevent helper (`/proc/sys/kernel/hotplug`, busybox mdev, udev `RUN+=`), coldplug
+//! (`apply`) and, where no uevent reaches userspace (a kernel without networking has no
+//! uevent socket for mdev or udev, and one without `CONFIG_UEVENT_HELPER` no helper), a
+//! watcher that polls sysfs for added functions (`watch`).
 //!
 //! For an added TEE-capable function the bind gate is set first, before the policy file is
 //! even read, so that a policy error or a refusal leaves the function without a driver.
 
+use std::collections::BTreeSet;
 use std::fs::OpenOptions;
 use std::io::Write;
 
@@ -96,4 +99,41 @@ pub fn apply(
             (bdf, verdict)
         })
         .collect())
+}
+
+/// Polls for TEE-capable functions and handles each one it has not seen before as the
+/// uevent helper handles an `add` (bind gate first, then the policy). A function that goes
+/// away is forgotten, so it is handled again should it come back.
+#[derive(Debug, Default)]
+pub struct Watcher {
+    seen: BTreeSet<String>,
+}
+
+impl Watcher {
+    /// Returns a watcher that has seen nothing: the first poll handles every function present.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Looks for new functions once; returns what was done with each.
+    pub fn poll(
+        &mut self,
+        sys: &dyn Sysfs,
+        load: &dyn Fn() -> Result<Policy, String>,
+        opts: &Options,
+    ) -> Result<Vec<Outcome>, String> {
+        let present: BTreeSet<String> = pci::tee_functions(sys)?.into_iter().collect();
+        let mut outcomes = Vec::new();
+        for bdf in present.difference(&self.seen) {
+            let env = |name: &str| match name {
+                "ACTION" => Some("add".to_string()),
+                "SUBSYSTEM" => Some("pci".to_string()),
+                "PCI_SLOT_NAME" => Some(bdf.clone()),
+                _ => None,
+            };
+            outcomes.push(handle_event(sys, &env, load, opts));
+        }
+        self.seen = present;
+        Ok(outcomes)
+    }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use devsec_agent::agent::{self, Options};
-use devsec_agent::hotplug::{self, Log, Outcome};
+use devsec_agent::hotplug::{self, Log, Outcome, Watcher};
 use devsec_agent::policy::Policy;
 use devsec_agent::sysfs::DirSysfs;
 
@@ -69,6 +69,22 @@ enum Command {
         /// Seconds to wait for a driver to bind after acceptance.
         #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
         timeout: Duration,
+        /// Kernel log device verdicts are written to, besides stderr ("" = none).
+        #[arg(long, value_name = "PATH", default_value = "/dev/kmsg")]
+        kmsg: String,
+    },
+    /// Poll sysfs for added TEE-capable functions and handle each like `hotplug` (for
+    /// systems where no uevent reaches userspace). Runs until killed.
+    Watch {
+        /// Policy file, read again for every function.
+        #[arg(long, value_name = "FILE", default_value = DEFAULT_POLICY)]
+        policy: String,
+        /// Seconds to wait for a driver to bind after acceptance.
+        #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
+        timeout: Duration,
+        /// Milliseconds between two looks at sysfs.
+        #[arg(long, value_name = "MS", default_value = "100")]
+        interval: u64,
         /// Kernel log device verdicts are written to, besides stderr ("" = none).
         #[arg(long, value_name = "PATH", default_value = "/dev/kmsg")]
         kmsg: String,
@@ -131,6 +147,21 @@ fn say(text: &str) {
 fn fail(code: u8, message: &str) -> ExitCode {
     eprintln!("devsec-agent: {message}");
     ExitCode::from(code)
+}
+
+/// Logs what the uevent helper or the watcher did with a function.
+fn report(log: &Log, outcome: &Outcome) {
+    match outcome {
+        Outcome::Ignored => {}
+        Outcome::Verdict(bdf, verdict) => {
+            let level = if verdict.is_accepted() { 6 } else { 4 };
+            log.line(level, &verdict.line(bdf));
+        }
+        Outcome::PolicyError(bdf, e) => log.line(
+            3,
+            &format!("devsec-agent: {bdf}: refused: policy error, function held: {e}"),
+        ),
+    }
 }
 
 fn main() -> ExitCode {
@@ -215,19 +246,31 @@ fn main() -> ExitCode {
             };
             let env = |name: &str| std::env::var(name).ok();
             let load = || Policy::load(&policy);
-            match hotplug::handle_event(&sys, &env, &load, &options(timeout)) {
-                Outcome::Ignored => {}
-                Outcome::Verdict(bdf, verdict) => {
-                    let level = if verdict.is_accepted() { 6 } else { 4 };
-                    log.line(level, &verdict.line(&bdf));
-                }
-                Outcome::PolicyError(bdf, e) => log.line(
-                    3,
-                    &format!("devsec-agent: {bdf}: refused: policy error, function held: {e}"),
-                ),
-            }
+            report(
+                &log,
+                &hotplug::handle_event(&sys, &env, &load, &options(timeout)),
+            );
             // A uevent helper's exit status is not looked at; success keeps mdev quiet.
             ExitCode::SUCCESS
+        }
+        Command::Watch {
+            policy,
+            timeout,
+            interval,
+            kmsg,
+        } => {
+            let log = Log {
+                kmsg: (!kmsg.is_empty()).then_some(kmsg),
+            };
+            let load = || Policy::load(&policy);
+            let mut watcher = Watcher::new();
+            loop {
+                match watcher.poll(&sys, &load, &options(timeout)) {
+                    Ok(outcomes) => outcomes.iter().for_each(|o| report(&log, o)),
+                    Err(e) => log.line(3, &format!("devsec-agent: watch: {e}")),
+                }
+                std::thread::sleep(Duration::from_millis(interval));
+            }
         }
         Command::CheckPolicy { file } => match Policy::load(&file) {
             Ok(policy) => {

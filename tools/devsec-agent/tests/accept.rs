@@ -387,6 +387,10 @@ impl Kernel {
         self.put(&format!("{d}/tsm/unlock"), "");
     }
 
+    fn remove_function(&self, bdf: &str) {
+        fs::remove_dir_all(self.root.join(format!("bus/pci/devices/{bdf}"))).unwrap();
+    }
+
     fn mkdir(&self, rel: &str) {
         fs::create_dir_all(self.root.join(rel)).unwrap();
     }
@@ -996,6 +1000,34 @@ fn apply_handles_every_tee_function() {
     assert_eq!(verdicts[1].0, "10000:01:01.0");
     assert!(!verdicts[1].1.is_accepted());
     assert_eq!(k.attr("10000:01:01.0", "driver_override"), HOLD);
+}
+
+#[test]
+fn watcher_handles_each_function_once_and_again_after_removal() {
+    let k = Kernel::new();
+    let load = || Ok(policy("driver = \"devsec_pci\"\n"));
+    let mut w = hotplug::Watcher::new();
+    let first = w.poll(&k, &load, &opts()).unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(matches!(&first[0], hotplug::Outcome::Verdict(b, v) if b == BDF && v.is_accepted()));
+    assert_eq!(k.bound(BDF).as_deref(), Some("devsec_pci"));
+    // Nothing new: nothing done, nothing written.
+    let writes = k.writes().len();
+    assert!(w.poll(&k, &load, &opts()).unwrap().is_empty());
+    assert_eq!(k.writes().len(), writes);
+    // A function that appears is held and handled; one the policy refuses keeps the hold.
+    k.add_function("10000:01:01.0", 0x0d5d);
+    let added = w.poll(&k, &load, &opts()).unwrap();
+    assert_eq!(added.len(), 1);
+    assert!(
+        matches!(&added[0], hotplug::Outcome::Verdict(b, v) if b == "10000:01:01.0" && !v.is_accepted())
+    );
+    assert_eq!(k.attr("10000:01:01.0", "driver_override"), HOLD);
+    // Gone and back: handled again.
+    k.remove_function("10000:01:01.0");
+    assert!(w.poll(&k, &load, &opts()).unwrap().is_empty());
+    k.add_function("10000:01:01.0", 0x0d5d);
+    assert_eq!(w.poll(&k, &load, &opts()).unwrap().len(), 1);
 }
 
 #[test]

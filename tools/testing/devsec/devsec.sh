@@ -931,27 +931,25 @@ else
 	agent check-policy $POL/accept.toml
 	result agent_check_policy_good "$([ $ARC = 0 ]; echo $?)" "$AOUT"
 
-	# Hotplug: busybox mdev listening to uevents runs the agent for every PCI
-	# function added (devsec-hotplug: the agent with its policy in /etc). A
-	# hot-added endpoint ends accepted and bound with no manual step.
+	# Hotplug: the test kernel has no networking, so no uevent socket for
+	# mdev or udev, and no uevent helper; the agent watches sysfs instead and
+	# handles every TEE-capable function that appears as its uevent helper
+	# would. A hot-added endpoint ends accepted and bound with no manual step.
 	mkdir -p /etc/devsec-agent
-	ln -sf /bin/devsec-agent /bin/devsec-hotplug
-	echo '$PCI_SLOT_NAME=.* 0:0 660 @/bin/devsec-hotplug' >/etc/mdev.conf
-	MDEV_PID=
-	hotplug_with() { # hotplug_with POLICY: reload the bus with mdev listening
+	WATCH_PID=
+	hotplug_with() { # hotplug_with POLICY: reload the bus with the agent watching
 		cp "$POL/$1.toml" /etc/devsec-agent/policy.toml
 		rmmod devsec_bus 2>/dev/null
-		mdev -df -v 2>>/tmp/mdev.log &
-		MDEV_PID=$!
-		sleep 0.5
+		devsec-agent watch 2>>/tmp/watch.log &
+		WATCH_PID=$!
 		modprobe devsec_bus
 	}
-	hotplug_off() { kill "$MDEV_PID" 2>/dev/null; wait "$MDEV_PID" 2>/dev/null; }
+	hotplug_off() { kill "$WATCH_PID" 2>/dev/null; wait "$WATCH_PID" 2>/dev/null; }
 	hotplug_with accept
 	wait_for 30 state_is_running
 	result agent_hotplug_applies_policy "$([ $? = 0 ] &&
 		dmesg | grep -q "devsec-agent: $BDF: accepted (rule \"devsec-ep\""; echo $?)" \
-		"$(state_line); $(dmesg | grep devsec-agent | tail -2); mdev: $(tail -3 /tmp/mdev.log)"
+		"$(state_line); $(dmesg | grep devsec-agent | tail -2); $(tail -3 /tmp/watch.log)"
 	hotplug_off
 	reset_dev
 	# Refused at hotplug: the bind gate stays, so a driver that does not wait
