@@ -136,8 +136,10 @@ run "echo $TSM > $D/tsm/lock"
 run "echo report_changed > $F"
 agent accept --policy "$POL/accept.toml" "$BDF"
 state
-expect "refused and unlocked by the agent, no driver" state_is_pristine
+more "   (the agent unlocks only what it locked itself; this lock was ours)"
+expect "refused before START: still CONFIG_LOCKED, not accepted, no driver" state_is_locked
 run "echo none > $F"
+run "echo $TSM > $D/tsm/unlock"
 
 say "11. A policy that expects another layout (an 8 KiB BAR0): refused, unlocked."
 agent accept --policy "$POL/wrong-layout.toml" "$BDF"
