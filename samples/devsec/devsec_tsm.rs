@@ -101,7 +101,6 @@ use tdisp::{
     State,
     MAX_MESSAGE_LEN,
     MAX_RANGES,
-    TDISP_OVERHEAD,
     TDISP_VERSION, //
 };
 
@@ -388,9 +387,8 @@ impl<'a> Session<'a> {
         self.step(&Request::GetVersion, Requester::parse_version)?;
         let request = Request::GetCapabilities { tsm_caps: 0 };
         let (caps, body) = self.step(&request, |requester, rsp| {
-            let caps = requester.parse_capabilities(rsp)?;
-            // A valid response: the body follows the framing and the TDISP header.
-            Ok((caps, copy_bytes(rsp.get(TDISP_OVERHEAD..).unwrap_or(&[]))))
+            let (caps, body) = requester.parse_capabilities(rsp)?;
+            Ok((caps, copy_bytes(body)))
         })?;
 
         let needed = [

@@ -22,6 +22,7 @@ use super::codec::{
     NONCE_LEN,
     SPDM_VENDOR_DEFINED_REQUEST,
     SPDM_VENDOR_DEFINED_RESPONSE,
+    TDISP_OVERHEAD,
     TDISP_VERSION, //
 };
 use super::report::{
@@ -586,10 +587,15 @@ impl Requester {
         }
     }
 
-    /// Parses TDISP_CAPABILITIES.
-    pub(crate) fn parse_capabilities(&self, rsp: &[u8]) -> Result<Capabilities, RequesterError> {
+    /// Parses TDISP_CAPABILITIES; returns the capabilities and the body they were decoded
+    /// from, as received (what follows the TDISP header), for a TSM that keeps it as evidence.
+    pub(crate) fn parse_capabilities<'a>(
+        &self,
+        rsp: &'a [u8],
+    ) -> Result<(Capabilities, &'a [u8]), RequesterError> {
         match self.check_response(rsp, MessageType::Capabilities)? {
-            Response::Capabilities(caps) => Ok(caps),
+            // A decoded response is at least framing and header long.
+            Response::Capabilities(caps) => Ok((caps, rsp.get(TDISP_OVERHEAD..).unwrap_or(&[]))),
             other => Err(self.unexpected(MessageType::Capabilities, &other)),
         }
     }

@@ -38,7 +38,7 @@ mod tests {
         );
         let err = RequesterError::Tdisp { code: 3, data: 9 };
         assert_eq!(host.parse_version(rsp.bytes()), Err(err));
-        assert_eq!(host.parse_capabilities(rsp.bytes()), Err(err));
+        assert_eq!(host.parse_capabilities(rsp.bytes()).err(), Some(err));
         assert_eq!(host.parse_lock(rsp.bytes()), Err(err));
         assert_eq!(host.parse_report(rsp.bytes()), Err(err));
         assert_eq!(host.parse_state(rsp.bytes()), Err(err));

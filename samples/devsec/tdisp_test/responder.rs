@@ -197,9 +197,15 @@ mod tests {
     fn capabilities_list_supported_requests() {
         let mut bench = Bench::new();
         let rsp = bench.send(&Request::GetCapabilities { tsm_caps: 0 });
-        let caps = bench.host.parse_capabilities(rsp.bytes());
-        assert!(caps.is_ok());
-        let caps = caps.unwrap_or_default();
+        let parsed = bench.host.parse_capabilities(rsp.bytes());
+        assert!(parsed.is_ok());
+        let (caps, body) = parsed.unwrap_or_default();
+        // The body is what the caps were decoded from: 28 bytes, lock flags at offset 20.
+        assert_eq!(body.len(), 28);
+        assert_eq!(
+            body.get(20..22),
+            Some(&caps.lock_flags_supported.to_le_bytes()[..])
+        );
         for code in 0x81..=0x87 {
             assert!(MessageType::from_u8(code).is_some_and(|t| caps.supports(t)));
         }
