@@ -16,10 +16,13 @@
 //!   the last two with the TDISP version are the evidence the PCI core shows to userspace. If
 //!   the report cannot be fetched, the interface is stopped again and lock fails.
 //! - accept: GET_DEVICE_INTERFACE_REPORT again, which must be byte for byte the report of the
-//!   lock (the evidence userspace verified); every MMIO range checked against the function's
-//!   BARs (one range per BAR, same BAR index, start and size, no reserved attribute bits) and
-//!   NO_UPDATE_AFTER_LOCK required; START_INTERFACE_REQUEST with the lock nonce; then
-//!   GET_DEVICE_INTERFACE_STATE must report RUN. Only then does accept succeed.
+//!   lock (the evidence userspace verified); the report validated by address against the
+//!   function's BARs (`check_report_against_bars`: every range, after subtracting the reporting
+//!   offset, page aligned inside exactly one BAR, no overlaps, every BAR reported, no reserved
+//!   bits, UPDATABLE refused; NON_TEE ranges and, as this TSM does not request LOCK_MSIX, the
+//!   MSI-X table and PBA are legal but stay shared) and NO_UPDATE_AFTER_LOCK required;
+//!   START_INTERFACE_REQUEST with the lock nonce; then GET_DEVICE_INTERFACE_STATE must report
+//!   RUN. Only then does accept succeed.
 //! - unlock: STOP_INTERFACE_REQUEST, best effort (the function may be gone), then the context
 //!   is freed.
 //!
@@ -38,6 +41,9 @@
 //! | DOE: mailbox busy                                             | `EBUSY`           |
 //! | DOE: mailbox error, wrong object type, device gone            | `EIO`             |
 //! | response malformed, oversized, of another type or interface   | `EPROTO`          |
+//! | SPDM ERROR VERSION_MISMATCH                                   | `EPROTONOSUPPORT` |
+//! | SPDM ERROR UNSUPPORTED_REQUEST (VENDOR_DEFINED or TDISP)      | `EOPNOTSUPP`      |
+//! | SPDM ERROR, any other code                                    | `EPROTO`          |
 //! | all-zero start nonce                                          | `EPROTO`          |
 //! | interface report malformed (truncated, inconsistent portions) | `EPROTO`          |
 //! | interface report differs from the one fetched at lock         | `EBADMSG`         |
@@ -48,8 +54,8 @@
 //! | TDISP_ERROR UNSUPPORTED_REQUEST                               | `EOPNOTSUPP`      |
 //! | TDISP_ERROR INVALID_REQUEST                                   | `EINVAL`          |
 //! | TDISP_ERROR BUSY                                              | `EBUSY`           |
-//! | TDISP_ERROR INVALID_INTERFACE_STATE, interface in ERROR       | `EIO`             |
-//! | TDISP_ERROR INVALID_INTERFACE_STATE, other state              | `EBUSY`           |
+//! | TDISP_ERROR INVALID_INTERFACE_STATE, interface in ERROR¹      | `EIO`             |
+//! | TDISP_ERROR INVALID_INTERFACE_STATE, other state¹             | `EBUSY`           |
 //! | TDISP_ERROR INVALID_INTERFACE                                 | `ENODEV`          |
 //! | TDISP_ERROR INVALID_NONCE                                     | `EACCES`          |
 //! | TDISP_ERROR INSUFFICIENT_ENTROPY                              | `EAGAIN`          |
@@ -57,6 +63,9 @@
 //! | TDISP_ERROR UNSPECIFIED or an unknown code                    | `EIO`             |
 //! | state after START is ERROR                                    | `EIO`             |
 //! | state after START is neither RUN nor ERROR                    | `EPROTO`          |
+//!
+//! ¹ INVALID_INTERFACE_STATE carries no state (its error data is 0), so the TSM asks with
+//! GET_DEVICE_INTERFACE_STATE; if that fails too, `EIO`.
 //!
 //! There is no SPDM secure session (see `tdisp/codec.rs`): the sample shows the acceptance flow, it
 //! does not authenticate the device.
@@ -88,7 +97,9 @@ use tdisp::{
     function_id,
     interface_info,
     lock_flags,
+    spdm_error,
     Bar,
+    CheckedReport,
     ErrorCode,
     LockParams,
     MessageType,
@@ -116,6 +127,10 @@ module! {
 /// `mmio_reporting_offset`). Non-zero and page aligned, so a device that ignores it fails the
 /// BAR check.
 const MMIO_REPORTING_OFFSET: u64 = 1 << 40;
+
+/// LOCK_INTERFACE flags this TSM requests: no firmware update while locked. Not LOCK_MSIX:
+/// the guest's MSI-X table and PBA stay shared with the host.
+const LOCK_FLAGS: u16 = lock_flags::NO_FW_UPDATE;
 
 /// Report portion requested per GET_DEVICE_INTERFACE_REPORT. Deliberately small: a report of a
 /// function with one BAR takes two requests, so every accept exercises the paging.
@@ -162,6 +177,9 @@ enum Failure {
     Unsupported(&'static str),
     /// The interface is not in the state the step requires.
     WrongState(State),
+    /// The device answered INVALID_INTERFACE_STATE; the state GET_DEVICE_INTERFACE_STATE
+    /// reported afterwards, if it did.
+    InvalidState(Option<State>),
 }
 
 impl From<RequesterError> for Failure {
@@ -181,8 +199,11 @@ impl Failure {
             Self::Unsupported(_) => EOPNOTSUPP,
             Self::WrongState(State::Error) => EIO,
             Self::WrongState(_) => EPROTO,
+            Self::InvalidState(Some(State::Error) | None) => EIO,
+            Self::InvalidState(Some(_)) => EBUSY,
             Self::Protocol(err) => match err {
-                RequesterError::Tdisp { code, data } => tdisp_errno(*code, *data),
+                RequesterError::Tdisp { code, .. } => tdisp_errno(*code),
+                RequesterError::Spdm { code, .. } => spdm_errno(*code),
                 RequesterError::VersionUnsupported => EPROTONOSUPPORT,
                 RequesterError::ReportTooLarge
                 | RequesterError::ReportInconsistent
@@ -197,17 +218,11 @@ impl Failure {
     }
 }
 
-/// Maps a TDISP_ERROR code (with its error data) to an errno.
-fn tdisp_errno(code: u32, data: u32) -> Error {
+/// Maps a TDISP_ERROR code to an errno. INVALID_INTERFACE_STATE is refined with the state
+/// by [`Session::step`] ([`Failure::InvalidState`]); unrefined it is `EIO`.
+fn tdisp_errno(code: u32) -> Error {
     match ErrorCode::from_u32(code) {
         Some(ErrorCode::Busy) => EBUSY,
-        Some(ErrorCode::InvalidInterfaceState) => {
-            // The error data is the current state.
-            match u8::try_from(data).ok().and_then(State::from_u8) {
-                Some(State::Error) | None => EIO,
-                Some(_) => EBUSY,
-            }
-        }
         Some(ErrorCode::InvalidNonce) => EACCES,
         Some(ErrorCode::VersionMismatch) => EPROTONOSUPPORT,
         Some(ErrorCode::UnsupportedRequest) => EOPNOTSUPP,
@@ -215,7 +230,21 @@ fn tdisp_errno(code: u32, data: u32) -> Error {
         Some(ErrorCode::InvalidInterface) => ENODEV,
         Some(ErrorCode::InsufficientEntropy) => EAGAIN,
         Some(ErrorCode::InvalidDeviceConfiguration) => ENXIO,
-        Some(ErrorCode::Unspecified) | None => EIO,
+        Some(
+            ErrorCode::InvalidInterfaceState
+            | ErrorCode::Unspecified
+            | ErrorCode::VendorSpecificError,
+        )
+        | None => EIO,
+    }
+}
+
+/// Maps an SPDM ERROR code to an errno.
+fn spdm_errno(code: u8) -> Error {
+    match code {
+        spdm_error::VERSION_MISMATCH => EPROTONOSUPPORT,
+        spdm_error::UNSUPPORTED_REQUEST => EOPNOTSUPP,
+        _ => EPROTO,
     }
 }
 
@@ -237,6 +266,18 @@ impl fmt::Display for Failure {
             Self::TooManyBars => write!(f, "function has more than {MAX_RANGES} BARs"),
             Self::Unsupported(what) => write!(f, "device does not support {what}"),
             Self::WrongState(state) => write!(f, "interface is in state {}", state.name()),
+            Self::InvalidState(Some(state)) => write!(
+                f,
+                "device answered TDISP_ERROR INVALID_INTERFACE_STATE, interface in state {}",
+                state.name()
+            ),
+            Self::InvalidState(None) => write!(
+                f,
+                "device answered TDISP_ERROR INVALID_INTERFACE_STATE, state unknown"
+            ),
+            Self::Protocol(RequesterError::Spdm { code, data }) => {
+                write!(f, "device answered SPDM ERROR {code:#x} (data {data:#x})")
+            }
             Self::Protocol(RequesterError::Tdisp { code, data }) => {
                 let name = ErrorCode::from_u32(*code).map_or("unknown", ErrorCode::name);
                 write!(
@@ -354,14 +395,25 @@ impl<'a> Session<'a> {
         Ok(parse(&self.requester, rsp)?)
     }
 
-    /// Like [`Session::try_step`], but logs a failure and returns its errno.
+    /// Like [`Session::try_step`], but logs a failure and returns its errno. After
+    /// INVALID_INTERFACE_STATE it asks for the state, which decides the errno.
     fn step<T>(
         &mut self,
         request: &Request,
         parse: impl FnOnce(&Requester, &[u8]) -> Result<T, RequesterError>,
     ) -> Result<T> {
-        self.try_step(request, parse)
-            .map_err(|err| self.fail(request.message_type(), err))
+        match self.try_step(request, parse) {
+            Ok(value) => Ok(value),
+            Err(Failure::Protocol(RequesterError::Tdisp { code, .. }))
+                if code == ErrorCode::InvalidInterfaceState as u32 =>
+            {
+                let state = self
+                    .try_step(&Request::GetDeviceInterfaceState, Requester::parse_state)
+                    .ok();
+                Err(self.fail(request.message_type(), Failure::InvalidState(state)))
+            }
+            Err(err) => Err(self.fail(request.message_type(), err)),
+        }
     }
 
     /// Logs `err` for the step sending `msg` and returns its errno.
@@ -373,7 +425,7 @@ impl<'a> Session<'a> {
     /// LOCK_INTERFACE with this TSM's parameters; returns the start nonce.
     fn lock_interface(&mut self) -> Result<Nonce> {
         let params = LockParams {
-            flags: lock_flags::NO_FW_UPDATE,
+            flags: LOCK_FLAGS,
             default_stream_id: 0,
             mmio_reporting_offset: MMIO_REPORTING_OFFSET,
             bind_p2p_address_mask: 0,
@@ -425,8 +477,9 @@ impl<'a> Session<'a> {
     }
 
     /// Fetches the interface report, checks that it is `evidence` (the report of the lock)
-    /// and checks it against the function's BARs.
-    fn verify_report(&mut self, evidence: &[u8]) -> Result<usize> {
+    /// and checks it against the function's BARs; returns where its ranges lie and which
+    /// are private.
+    fn verify_report(&mut self, evidence: &[u8]) -> Result<CheckedReport> {
         let msg = MessageType::GetDeviceInterfaceReport;
         let bars = self.bars().map_err(|err| self.fail(msg, err))?;
 
@@ -441,9 +494,8 @@ impl<'a> Session<'a> {
         if report.interface_info & interface_info::NO_UPDATE_AFTER_LOCK == 0 {
             return Err(self.fail(msg, Failure::UpdatableAfterLock(report.interface_info)));
         }
-        check_report_against_bars(&report, bars.as_slice(), MMIO_REPORTING_OFFSET)
-            .map_err(|err| self.fail(msg, Failure::Mismatch(err)))?;
-        Ok(report.ranges().len())
+        check_report_against_bars(&report, bars.as_slice(), MMIO_REPORTING_OFFSET, LOCK_FLAGS)
+            .map_err(|err| self.fail(msg, Failure::Mismatch(err)))
     }
 
     /// Returns the function's BARs (the standard BARs with a non-empty resource).
@@ -536,7 +588,7 @@ impl DevsecTsm {
     /// Validates the report, starts the interface and checks that it runs.
     ///
     /// Returns whether START_INTERFACE succeeded along with the result.
-    fn start(session: &mut Session<'_>, ctx: &Locked) -> (bool, Result<usize>) {
+    fn start(session: &mut Session<'_>, ctx: &Locked) -> (bool, Result<CheckedReport>) {
         let ranges = match session.verify_report(&ctx.report) {
             Ok(ranges) => ranges,
             Err(e) => return (false, Err(e)),
@@ -611,9 +663,10 @@ impl tsm::DevsecTsm for DevsecTsm {
 
         dev_info!(
             pdev,
-            "TDISP interface {:#x} verified ({} MMIO ranges match the BARs) and started (RUN)\n",
+            "TDISP interface {:#x} verified ({} MMIO ranges in the BARs, {} private) and started (RUN)\n",
             ctx.requester.function_id(),
-            ranges
+            ranges.ranges().len(),
+            ranges.private_ranges().count()
         );
         Ok(())
     }

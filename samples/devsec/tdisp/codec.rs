@@ -69,8 +69,28 @@ pub(crate) type Nonce = [u8; NONCE_LEN];
 /// PCI-SIG vendor ID, used for DOE object types and as SPDM VendorID.
 pub(crate) const VENDOR_ID_PCI_SIG: u16 = 0x0001;
 
-/// SPDM version byte we send (1.2). Any 1.x version is accepted on input.
+/// SPDM version byte the requester sends (1.2) and requires in responses. The responder
+/// accepts any 1.x request and answers in the version of the request.
 pub(crate) const SPDM_VERSION: u8 = 0x12;
+
+/// SPDM ERROR response code. An SPDM responder answers with it what it cannot hand to a
+/// vendor-defined protocol: a malformed or unsupported VENDOR_DEFINED_REQUEST header.
+pub(crate) const SPDM_ERROR: u8 = 0x7f;
+
+/// SPDM ERROR error codes (`param1` of an SPDM ERROR message) used by this library.
+pub(crate) mod spdm_error {
+    /// The request is malformed.
+    #[cfg(tdisp_responder)]
+    pub(crate) const INVALID_REQUEST: u8 = 0x01;
+    /// The request (error data: its request code) or its vendor protocol is not supported.
+    pub(crate) const UNSUPPORTED_REQUEST: u8 = 0x07;
+    /// The requested SPDM major version is not supported.
+    pub(crate) const VERSION_MISMATCH: u8 = 0x41;
+}
+
+/// Longest extended error data of an SPDM ERROR message (SPDM 1.2).
+#[cfg(tdisp_requester)]
+pub(crate) const SPDM_MAX_EXTENDED_ERROR: usize = 32;
 
 /// SPDM VENDOR_DEFINED_REQUEST code.
 pub(crate) const SPDM_VENDOR_DEFINED_REQUEST: u8 = 0xfe;
@@ -93,6 +113,9 @@ pub(crate) const TDISP_VERSION: u8 = 0x10;
 /// Length of the TDISP message header.
 pub(crate) const TDISP_HEADER_LEN: usize = 16;
 
+/// Length of a TDISP interface ID: `function_id` and 8 reserved bytes.
+pub(crate) const INTERFACE_ID_LEN: usize = 12;
+
 /// Bytes in front of a TDISP body: SPDM header, protocol ID, TDISP header.
 pub(crate) const TDISP_OVERHEAD: usize = SPDM_VD_HEADER_LEN + 1 + TDISP_HEADER_LEN;
 
@@ -102,6 +125,27 @@ pub(crate) const fn function_id(requester_id: u16, segment: Option<u8>) -> u32 {
     match segment {
         Some(seg) => (requester_id as u32) | ((seg as u32) << 16) | (1 << 24),
         None => requester_id as u32,
+    }
+}
+
+/// A TDISP interface ID as carried in every TDISP header: the `function_id` (see
+/// [`function_id`]) and 8 reserved bytes, which a well-formed ID has all zero. Both sides
+/// compare all 12 bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct InterfaceId {
+    /// Requester ID, segment and segment-valid bit.
+    pub(crate) function_id: u32,
+    /// The reserved bytes 4..12, little endian.
+    pub(crate) reserved: u64,
+}
+
+impl InterfaceId {
+    /// Returns the well-formed interface ID of `function_id` (reserved bytes zero).
+    pub(crate) const fn new(function_id: u32) -> Self {
+        Self {
+            function_id,
+            reserved: 0,
+        }
     }
 }
 
@@ -187,6 +231,8 @@ pub(crate) enum ErrorCode {
     UnsupportedRequest = 0x7,
     /// The TDISP version in the header is not supported.
     VersionMismatch = 0x41,
+    /// A vendor-defined error, described by the extended error data.
+    VendorSpecificError = 0xff,
     /// The interface ID does not name an interface of this device.
     InvalidInterface = 0x101,
     /// START_INTERFACE carried the wrong nonce.
@@ -230,19 +276,14 @@ pub(crate) mod lock_flags {
     /// System cache line size is 128 bytes.
     #[cfg(tdisp_responder)]
     pub(crate) const SYSTEM_CACHE_LINE_SIZE: u16 = 0x2;
-    /// Lock the MSI-X table and PBA.
-    #[cfg(tdisp_responder)]
+    /// Lock the MSI-X table and PBA: they become TEE memory of the interface.
     pub(crate) const LOCK_MSIX: u16 = 0x4;
-    /// Bind peer-to-peer streams.
-    #[cfg(tdisp_responder)]
+    /// Bind peer-to-peer streams (not implemented by the emulated device).
+    #[cfg(tdisp_kunit)]
     pub(crate) const BIND_P2P: u16 = 0x8;
-    /// Redirect all requests to the host.
-    #[cfg(tdisp_responder)]
+    /// Redirect all requests to the host (not implemented by the emulated device).
+    #[cfg(tdisp_kunit)]
     pub(crate) const ALL_REQUEST_REDIRECT: u16 = 0x10;
-    /// All defined flags.
-    #[cfg(tdisp_responder)]
-    pub(crate) const ALL: u16 =
-        NO_FW_UPDATE | SYSTEM_CACHE_LINE_SIZE | LOCK_MSIX | BIND_P2P | ALL_REQUEST_REDIRECT;
 }
 
 /// Encoding and decoding errors of the SPDM and TDISP layers.
@@ -275,6 +316,28 @@ pub(crate) enum CodecError {
     /// A field holds an undefined value.
     #[cfg(tdisp_requester)]
     InvalidField,
+}
+
+impl CodecError {
+    /// Returns the SPDM ERROR code and error data a responder answers for a VENDOR_DEFINED
+    /// request that fails to unwrap with this error ([`unwrap_spdm`]): an unsupported major
+    /// version is VERSION_MISMATCH; another request code, or a vendor protocol other than
+    /// PCI-SIG TDISP, is UNSUPPORTED_REQUEST with the request code as data; anything else
+    /// is INVALID_REQUEST.
+    #[cfg(tdisp_responder)]
+    pub(crate) fn spdm_error(self) -> (u8, u8) {
+        match self {
+            Self::BadSpdmVersion(_) => (spdm_error::VERSION_MISMATCH, 0),
+            Self::BadSpdmCode(code) => (spdm_error::UNSUPPORTED_REQUEST, code),
+            Self::BadStandardId(_)
+            | Self::BadVendorIdLen(_)
+            | Self::BadVendorId(_)
+            | Self::BadProtocol(_) => {
+                (spdm_error::UNSUPPORTED_REQUEST, SPDM_VENDOR_DEFINED_REQUEST)
+            }
+            _ => (spdm_error::INVALID_REQUEST, 0),
+        }
+    }
 }
 
 /// Bounds-checked little-endian reader over untrusted bytes.
@@ -400,17 +463,18 @@ pub(super) fn nonce_eq(a: &Nonce, b: &Nonce) -> bool {
     black_box(acc) == 0
 }
 
-/// Writes an SPDM VENDOR_DEFINED message with `code` carrying a TDISP message of `message_type`
-/// for `function_id`; `body` writes the TDISP body.
+/// Writes an SPDM `version` VENDOR_DEFINED message with `code` carrying a TDISP message of
+/// `message_type` for interface `id`; `body` writes the TDISP body.
 pub(super) fn encode_message(
+    version: u8,
     code: u8,
     message_type: MessageType,
-    function_id: u32,
+    id: InterfaceId,
     buf: &mut [u8],
     body: impl FnOnce(&mut Writer<'_>) -> Result<(), CodecError>,
 ) -> Result<usize, CodecError> {
     let mut w = Writer::new(buf);
-    w.u8(SPDM_VERSION)?;
+    w.u8(version)?;
     w.u8(code)?;
     w.u8(0)?;
     w.u8(0)?;
@@ -423,8 +487,8 @@ pub(super) fn encode_message(
     w.u8(TDISP_VERSION)?;
     w.u8(message_type as u8)?;
     w.u16(0)?;
-    w.u32(function_id)?;
-    w.u64(0)?;
+    w.u32(id.function_id)?;
+    w.u64(id.reserved)?;
     body(&mut w)?;
     let len = w.len();
     let payload = len
@@ -435,7 +499,14 @@ pub(super) fn encode_message(
     Ok(len)
 }
 
-/// Unwraps an SPDM VENDOR_DEFINED message with `code` and returns the TDISP message in it.
+/// Returns the SPDM version of `msg` if it is a 1.x version, the version a responder answers
+/// in.
+#[cfg(tdisp_responder)]
+pub(crate) fn spdm_version_of(msg: &[u8]) -> Option<u8> {
+    msg.first().copied().filter(|version| version >> 4 == 1)
+}
+
+/// Unwraps an SPDM 1.x VENDOR_DEFINED message with `code` and returns the TDISP message in it.
 ///
 /// `msg` may carry up to three bytes of DOE dword padding after the SPDM payload; more
 /// trailing bytes are rejected.
@@ -483,25 +554,29 @@ pub(crate) struct TdispHeader {
     pub(crate) version: u8,
     /// Raw message type (see [`MessageType`]).
     pub(crate) message_type: u8,
-    /// Interface ID `function_id` (see [`function_id`]).
-    pub(crate) function_id: u32,
+    /// The interface ID, all 12 bytes.
+    pub(crate) interface_id: InterfaceId,
 }
 
 impl TdispHeader {
-    /// Splits a TDISP message into header and body. Reserved fields are ignored and the
-    /// version is not checked, so the caller can answer VERSION_MISMATCH.
+    /// Splits a TDISP message into header and body. The reserved field after the message
+    /// type is ignored, the version is not checked, so the caller can answer
+    /// VERSION_MISMATCH, and the interface ID is returned whole for the caller to compare.
     pub(crate) fn decode(msg: &[u8]) -> Result<(Self, &[u8]), CodecError> {
         let mut r = Reader::new(msg);
         let version = r.u8()?;
         let message_type = r.u8()?;
         let _reserved = r.u16()?;
         let function_id = r.u32()?;
-        let _reserved = r.u64()?;
+        let reserved = r.u64()?;
         Ok((
             Self {
                 version,
                 message_type,
-                function_id,
+                interface_id: InterfaceId {
+                    function_id,
+                    reserved,
+                },
             },
             r.rest(),
         ))
@@ -608,6 +683,9 @@ pub(crate) enum Response<'a> {
         code: u32,
         /// Error data.
         data: u32,
+        /// Extended error data: only VENDOR_SPECIFIC_ERROR (0xff) carries any, `u8
+        /// registry_id`, `u8 vendor_id_len`, the vendor ID and vendor error data.
+        ext: &'a [u8],
     },
 }
 

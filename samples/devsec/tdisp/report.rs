@@ -35,13 +35,41 @@ pub(crate) const REPORT_RESPONSE_OVERHEAD: usize = TDISP_OVERHEAD + 4;
 /// [`MAX_REPORT_LEN`] report). Buffers of this size never truncate anything.
 pub(crate) const MAX_MESSAGE_LEN: usize = REPORT_RESPONSE_OVERHEAD + MAX_REPORT_LEN;
 
-/// Interface report `interface_info` bits.
+/// Interface report `interface_info` bits (TDISP 1.0); bits 15:5 are reserved.
 pub(crate) mod interface_info {
     /// No firmware update happens after LOCK_INTERFACE.
     pub(crate) const NO_UPDATE_AFTER_LOCK: u16 = 0x1;
     /// DMA without PASID is supported.
-    #[cfg(tdisp_responder)]
     pub(crate) const DMA_WITHOUT_PASID: u16 = 0x2;
+    /// DMA with PASID is supported.
+    #[cfg(tdisp_requester)]
+    pub(crate) const DMA_WITH_PASID: u16 = 0x4;
+    /// ATS is supported and enabled.
+    #[cfg(tdisp_requester)]
+    pub(crate) const ATS: u16 = 0x8;
+    /// PRS is supported and enabled.
+    #[cfg(tdisp_requester)]
+    pub(crate) const PRS: u16 = 0x10;
+    /// All defined bits.
+    #[cfg(tdisp_requester)]
+    pub(crate) const ALL: u16 =
+        NO_UPDATE_AFTER_LOCK | DMA_WITHOUT_PASID | DMA_WITH_PASID | ATS | PRS;
+}
+
+/// Interface report MMIO range attribute bits (TDISP 1.0); bits 15:4 are reserved.
+pub(crate) mod range_attr {
+    /// The range holds the MSI-X table. It is TEE memory only if the interface was locked
+    /// with LOCK_MSIX.
+    pub(crate) const MSIX_TABLE: u16 = 0x1;
+    /// The range holds the MSI-X PBA, like [`MSIX_TABLE`] TEE memory only with LOCK_MSIX.
+    pub(crate) const MSIX_PBA: u16 = 0x2;
+    /// The range is not TEE memory: it stays shared with the host.
+    pub(crate) const NON_TEE: u16 = 0x4;
+    /// The range may be updated after LOCK_INTERFACE.
+    pub(crate) const UPDATABLE: u16 = 0x8;
+    /// All defined attributes.
+    #[cfg(tdisp_requester)]
+    pub(crate) const ALL: u16 = MSIX_TABLE | MSIX_PBA | NON_TEE | UPDATABLE;
 }
 
 /// Errors building, encoding or decoding an interface report.
@@ -72,9 +100,10 @@ pub(crate) struct MmioRange {
     pub(crate) first_page: u64,
     /// Number of 4 KiB pages.
     pub(crate) number_of_pages: u32,
-    /// Attribute bits (`range_attr`, checked on the TSM side).
+    /// [`range_attr`] bits.
     pub(crate) attributes: u16,
-    /// Range ID: the BAR index.
+    /// Range ID. Device specific: TDISP gives it no meaning the TSM could check; ranges are
+    /// matched to BARs by address.
     pub(crate) range_id: u16,
 }
 
@@ -161,7 +190,7 @@ impl InterfaceReport {
 /// A BAR of the device as the TSM (or the emulated bus) sees it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Bar {
-    /// BAR index; reported as the range ID.
+    /// BAR index (0..=5).
     pub(crate) index: u16,
     /// Physical start address.
     pub(crate) start: u64,

@@ -6,11 +6,13 @@
 
 use super::codec::{
     encode_message,
+    lock_flags,
     nonce_eq,
     unwrap_spdm,
     Capabilities,
     CodecError,
     ErrorCode,
+    InterfaceId,
     MessageType,
     Nonce,
     Reader,
@@ -20,12 +22,17 @@ use super::codec::{
     TdispHeader,
     Writer,
     NONCE_LEN,
+    SPDM_ERROR,
+    SPDM_MAX_EXTENDED_ERROR,
     SPDM_VENDOR_DEFINED_REQUEST,
     SPDM_VENDOR_DEFINED_RESPONSE,
+    SPDM_VERSION,
     TDISP_OVERHEAD,
     TDISP_VERSION, //
 };
 use super::report::{
+    interface_info,
+    range_attr,
     Bar,
     InterfaceReport,
     MmioRange,
@@ -37,18 +44,13 @@ use super::report::{
     TDISP_PAGE_SIZE, //
 };
 
-/// Reasons why an interface report does not describe the device's BARs.
+/// Reasons why an interface report does not describe the function's BARs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ReportCheckError {
     /// More BARs than [`MAX_RANGES`] were passed in.
     TooManyBars,
-    /// The report does not have exactly one range per BAR.
-    RangeCountMismatch {
-        /// Ranges in the report.
-        reported: usize,
-        /// BARs of the device.
-        expected: usize,
-    },
+    /// `interface_info` has these reserved bits set.
+    ReservedInterfaceInfo(u16),
     /// A range uses reserved attribute bits.
     BadAttributes {
         /// The offending range.
@@ -56,25 +58,40 @@ pub(crate) enum ReportCheckError {
         /// Its attributes.
         attributes: u16,
     },
-    /// A range names a BAR the device does not have.
-    UnknownBar {
+    /// A range is UPDATABLE.
+    Updatable {
         /// The offending range.
         range_id: u16,
     },
-    /// Two ranges name the same BAR.
-    DuplicateRange {
+    /// A range has no pages.
+    EmptyRange {
         /// The offending range.
         range_id: u16,
     },
-    /// A range does not start where its BAR starts.
-    RangeOutsideBar {
+    /// A range is not page aligned after subtracting the reporting offset.
+    Misaligned {
         /// The offending range.
         range_id: u16,
     },
-    /// A range is not exactly as long as its BAR.
-    SizeMismatch {
+    /// A range does not lie inside any BAR of the function.
+    OutsideBars {
         /// The offending range.
         range_id: u16,
+    },
+    /// A range lies inside more than one BAR (the BARs overlap).
+    AmbiguousBar {
+        /// The offending range.
+        range_id: u16,
+    },
+    /// A range overlaps an earlier range of the report.
+    Overlap {
+        /// The offending range.
+        range_id: u16,
+    },
+    /// No range lies inside this BAR.
+    BarNotReported {
+        /// The BAR index.
+        bar: u16,
     },
 }
 
@@ -83,12 +100,12 @@ pub(crate) enum ReportCheckError {
 pub(crate) enum RequesterError {
     /// The response could not be decoded, or the request not encoded.
     Codec(CodecError),
-    /// The response names another interface.
+    /// The response names another interface (any of the 12 bytes differs).
     InterfaceMismatch {
         /// Our interface.
-        expected: u32,
+        expected: InterfaceId,
         /// The interface in the response.
-        got: u32,
+        got: InterfaceId,
     },
     /// The response has another type than the one expected.
     UnexpectedResponse {
@@ -96,6 +113,13 @@ pub(crate) enum RequesterError {
         expected: u8,
         /// The message type received.
         got: u8,
+    },
+    /// The device answered with an SPDM ERROR message instead of a TDISP response.
+    Spdm {
+        /// The SPDM error code.
+        code: u8,
+        /// The SPDM error data.
+        data: u8,
     },
     /// The device answered with TDISP_ERROR.
     Tdisp {
@@ -191,15 +215,33 @@ impl<'a> Response<'a> {
             }
             Some(MessageType::StartInterfaceResponse) => Self::StartInterface,
             Some(MessageType::StopInterfaceResponse) => Self::StopInterface,
-            Some(MessageType::Error) => Self::Error {
-                code: r.u32()?,
-                data: r.u32()?,
-            },
+            Some(MessageType::Error) => {
+                let code = r.u32()?;
+                let data = r.u32()?;
+                let ext = if code == ErrorCode::VendorSpecificError as u32 {
+                    decode_vendor_error(&mut r)?
+                } else {
+                    &[]
+                };
+                Self::Error { code, data, ext }
+            }
             _ => return Err(CodecError::UnknownMessage(code)),
         };
         r.finish()?;
         Ok(rsp)
     }
+}
+
+/// Decodes the extended error data of VENDOR_SPECIFIC_ERROR, the rest of the message:
+/// `u8 registry_id`, `u8 vendor_id_len`, the vendor ID of that length, then vendor error
+/// data. Returns all of it.
+fn decode_vendor_error<'a>(r: &mut Reader<'a>) -> Result<&'a [u8], CodecError> {
+    let ext = r.rest();
+    let _registry_id = r.u8()?;
+    let vendor_id_len = usize::from(r.u8()?);
+    let _vendor_id = r.take(vendor_id_len)?;
+    let _vendor_data = r.take(r.remaining())?;
+    Ok(ext)
 }
 
 impl MessageType {
@@ -235,6 +277,7 @@ impl ErrorCode {
             0x5 => Self::Unspecified,
             0x7 => Self::UnsupportedRequest,
             0x41 => Self::VersionMismatch,
+            0xff => Self::VendorSpecificError,
             0x101 => Self::InvalidInterface,
             0x102 => Self::InvalidNonce,
             0x103 => Self::InsufficientEntropy,
@@ -252,6 +295,7 @@ impl ErrorCode {
             Self::Unspecified => "UNSPECIFIED",
             Self::UnsupportedRequest => "UNSUPPORTED_REQUEST",
             Self::VersionMismatch => "VERSION_MISMATCH",
+            Self::VendorSpecificError => "VENDOR_SPECIFIC_ERROR",
             Self::InvalidInterface => "INVALID_INTERFACE",
             Self::InvalidNonce => "INVALID_NONCE",
             Self::InsufficientEntropy => "INSUFFICIENT_ENTROPY",
@@ -354,65 +398,115 @@ pub(crate) fn encode_request(
     buf: &mut [u8],
 ) -> Result<usize, CodecError> {
     encode_message(
+        SPDM_VERSION,
         SPDM_VENDOR_DEFINED_REQUEST,
         req.message_type(),
-        function_id,
+        InterfaceId::new(function_id),
         buf,
         |w| req.encode_body(w),
     )
 }
 
-/// Decodes a complete SPDM VENDOR_DEFINED_RESPONSE; returns the interface ID and the
-/// response.
-pub(crate) fn decode_response(msg: &[u8]) -> Result<(u32, Response<'_>), CodecError> {
+/// Decodes a complete SPDM VENDOR_DEFINED_RESPONSE to a request of ours; returns the
+/// interface ID and the response. The SPDM version must be [`SPDM_VERSION`], the version of
+/// our requests.
+pub(crate) fn decode_response(msg: &[u8]) -> Result<(InterfaceId, Response<'_>), CodecError> {
+    match msg.first() {
+        Some(&SPDM_VERSION) => {}
+        Some(&version) => return Err(CodecError::BadSpdmVersion(version)),
+        None => return Err(CodecError::Truncated),
+    }
     let tdisp = unwrap_spdm(msg, SPDM_VENDOR_DEFINED_RESPONSE)?;
     let (hdr, body) = TdispHeader::decode(tdisp)?;
     if hdr.version != TDISP_VERSION {
         return Err(CodecError::VersionMismatch(hdr.version));
     }
-    Ok((hdr.function_id, Response::decode(hdr.message_type, body)?))
+    Ok((hdr.interface_id, Response::decode(hdr.message_type, body)?))
 }
 
-/// Interface report MMIO range attribute bits.
-pub(crate) mod range_attr {
-    /// The range holds the MSI-X table.
-    pub(crate) const MSIX_TABLE: u16 = 0x1;
-    /// The range holds the MSI-X PBA.
-    pub(crate) const MSIX_PBA: u16 = 0x2;
-    /// The range is not TEE memory.
-    pub(crate) const NON_TEE: u16 = 0x4;
-    /// The range may be updated after LOCK_INTERFACE.
-    pub(crate) const UPDATABLE: u16 = 0x8;
-    /// All defined attributes.
-    pub(crate) const ALL: u16 = MSIX_TABLE | MSIX_PBA | NON_TEE | UPDATABLE;
+/// Decodes an SPDM ERROR message answering a request of ours: `u8 version`
+/// ([`SPDM_VERSION`]), `u8 code` ([`SPDM_ERROR`]), `u8 error code`, `u8 error data`, then
+/// at most [`SPDM_MAX_EXTENDED_ERROR`] bytes of extended error data. Returns the error code
+/// and data, or `None` if `msg` is not such a message.
+pub(crate) fn decode_spdm_error(msg: &[u8]) -> Option<(u8, u8)> {
+    match msg {
+        [SPDM_VERSION, SPDM_ERROR, code, data, ext @ ..]
+            if ext.len() <= SPDM_MAX_EXTENDED_ERROR =>
+        {
+            Some((*code, *data))
+        }
+        _ => None,
+    }
 }
 
-/// Checks that `report` describes exactly the device's `bars`.
+/// One MMIO range of a checked report, located in a BAR of the function.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct CheckedRange {
+    /// Index of the BAR the range lies in.
+    pub(crate) bar: u16,
+    /// Physical start address (the reported address minus the MMIO reporting offset).
+    pub(crate) start: u64,
+    /// Length in bytes.
+    pub(crate) len: u64,
+    /// The reported [`range_attr`] bits.
+    pub(crate) attributes: u16,
+    /// The reported range ID.
+    pub(crate) range_id: u16,
+    /// Whether the range is TEE memory: neither NON_TEE nor (without LOCK_MSIX) MSI-X.
+    pub(crate) private: bool,
+}
+
+/// The MMIO ranges of a report that passed [`check_report_against_bars`], in report order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct CheckedReport {
+    ranges: [CheckedRange; MAX_RANGES],
+    count: usize,
+}
+
+impl CheckedReport {
+    /// Returns the checked ranges.
+    pub(crate) fn ranges(&self) -> &[CheckedRange] {
+        self.ranges.get(..self.count).unwrap_or(&[])
+    }
+
+    /// Returns the ranges that are TEE memory.
+    pub(crate) fn private_ranges(&self) -> impl Iterator<Item = &CheckedRange> {
+        self.ranges().iter().filter(|range| range.private)
+    }
+}
+
+/// Checks `report` against the function's `bars` for an interface locked with `lock_flags`
+/// and MMIO reporting offset `mmio_reporting_offset`; returns where every
+/// range lies and whether it is private.
 ///
-/// The report must have exactly one range per BAR, and for every range:
-/// - no reserved attribute bits are set,
-/// - `range_id` is the index of one of `bars`, and no other range names the same BAR,
-/// - `first_page * 4096 - mmio_reporting_offset` equals the BAR's start,
-/// - `number_of_pages * 4096` equals the BAR's length.
+/// The report is accepted if
+/// - `interface_info` has no reserved bit set,
+/// - no range has a reserved attribute bit or UPDATABLE (nothing here can track a range
+///   that changes after the lock),
+/// - every range is non-empty and, after subtracting the reporting offset, page aligned
+///   and inside exactly one BAR,
+/// - no two ranges overlap, and
+/// - every BAR holds at least one range (a report lists all MMIO of the interface).
 ///
-/// One range per BAR, distinct BARs and equal counts mean every BAR is covered.
+/// A range may cover part of a BAR, a BAR may hold several ranges, and `range_id` is not
+/// interpreted. NON_TEE ranges, and MSI-X table and PBA ranges of an interface locked
+/// without LOCK_MSIX, are legal but shared; every other range is private. Parts of a BAR
+/// that no range covers are shared too.
 pub(crate) fn check_report_against_bars(
     report: &InterfaceReport,
     bars: &[Bar],
     mmio_reporting_offset: u64,
-) -> Result<(), ReportCheckError> {
+    lock_flags: u16,
+) -> Result<CheckedReport, ReportCheckError> {
     if bars.len() > MAX_RANGES {
         return Err(ReportCheckError::TooManyBars);
     }
-    let ranges = report.ranges();
-    if ranges.len() != bars.len() {
-        return Err(ReportCheckError::RangeCountMismatch {
-            reported: ranges.len(),
-            expected: bars.len(),
-        });
+    let reserved = report.interface_info & !interface_info::ALL;
+    if reserved != 0 {
+        return Err(ReportCheckError::ReservedInterfaceInfo(reserved));
     }
-    let mut covered = [false; MAX_RANGES];
-    for range in ranges {
+    let mut checked = CheckedReport::default();
+    for (slot, range) in report.ranges().iter().enumerate() {
         let range_id = range.range_id;
         if range.attributes & !range_attr::ALL != 0 {
             return Err(ReportCheckError::BadAttributes {
@@ -420,29 +514,65 @@ pub(crate) fn check_report_against_bars(
                 attributes: range.attributes,
             });
         }
-        let (slot, bar) = bars
-            .iter()
-            .enumerate()
-            .find(|(_, bar)| bar.index == range_id)
-            .ok_or(ReportCheckError::UnknownBar { range_id })?;
-        let seen = covered.get_mut(slot).ok_or(ReportCheckError::TooManyBars)?;
-        if *seen {
-            return Err(ReportCheckError::DuplicateRange { range_id });
+        if range.attributes & range_attr::UPDATABLE != 0 {
+            return Err(ReportCheckError::Updatable { range_id });
         }
-        *seen = true;
+        if range.number_of_pages == 0 {
+            return Err(ReportCheckError::EmptyRange { range_id });
+        }
         let start = range
             .first_page
             .checked_mul(TDISP_PAGE_SIZE)
-            .and_then(|addr| addr.checked_sub(mmio_reporting_offset));
-        if start != Some(bar.start) {
-            return Err(ReportCheckError::RangeOutsideBar { range_id });
+            .and_then(|addr| addr.checked_sub(mmio_reporting_offset))
+            .ok_or(ReportCheckError::OutsideBars { range_id })?;
+        if start % TDISP_PAGE_SIZE != 0 {
+            return Err(ReportCheckError::Misaligned { range_id });
         }
         // Cannot overflow: u32::MAX * 4096 < 2^44.
-        if u64::from(range.number_of_pages) * TDISP_PAGE_SIZE != bar.len {
-            return Err(ReportCheckError::SizeMismatch { range_id });
+        let len = u64::from(range.number_of_pages) * TDISP_PAGE_SIZE;
+        let end = start
+            .checked_add(len)
+            .ok_or(ReportCheckError::OutsideBars { range_id })?;
+        let mut holders = bars.iter().filter(|bar| {
+            bar.start <= start && bar.start.checked_add(bar.len).is_some_and(|e| end <= e)
+        });
+        let bar = holders
+            .next()
+            .ok_or(ReportCheckError::OutsideBars { range_id })?;
+        if holders.next().is_some() {
+            return Err(ReportCheckError::AmbiguousBar { range_id });
         }
+        if checked
+            .ranges()
+            .iter()
+            .any(|other| start < other.start.saturating_add(other.len) && other.start < end)
+        {
+            return Err(ReportCheckError::Overlap { range_id });
+        }
+        let msix = range.attributes & (range_attr::MSIX_TABLE | range_attr::MSIX_PBA) != 0;
+        let private = range.attributes & range_attr::NON_TEE == 0
+            && (!msix || lock_flags & lock_flags::LOCK_MSIX != 0);
+        let dst = checked
+            .ranges
+            .get_mut(slot)
+            .ok_or(ReportCheckError::TooManyBars)?;
+        *dst = CheckedRange {
+            bar: bar.index,
+            start,
+            len,
+            attributes: range.attributes,
+            range_id,
+            private,
+        };
+        checked.count = slot.saturating_add(1);
     }
-    Ok(())
+    if let Some(bar) = bars
+        .iter()
+        .find(|bar| !checked.ranges().iter().any(|range| range.bar == bar.index))
+    {
+        return Err(ReportCheckError::BarNotReported { bar: bar.index });
+    }
+    Ok(checked)
 }
 
 /// Collects a report from DEVICE_INTERFACE_REPORT portions.
@@ -552,21 +682,26 @@ impl Requester {
         Ok(encode_request(self.function_id, req, buf)?)
     }
 
-    /// Decodes `rsp` and checks that it is for our interface and of type `expected`.
-    /// TDISP_ERROR becomes [`RequesterError::Tdisp`].
+    /// Decodes `rsp` and checks that it is for our interface (all 12 bytes of the ID) and of
+    /// type `expected`. An SPDM ERROR becomes [`RequesterError::Spdm`], TDISP_ERROR
+    /// [`RequesterError::Tdisp`].
     pub(crate) fn check_response<'a>(
         &self,
         rsp: &'a [u8],
         expected: MessageType,
     ) -> Result<Response<'a>, RequesterError> {
+        if let Some((code, data)) = decode_spdm_error(rsp) {
+            return Err(RequesterError::Spdm { code, data });
+        }
         let (id, response) = decode_response(rsp)?;
-        if id != self.function_id {
+        let ours = InterfaceId::new(self.function_id);
+        if id != ours {
             return Err(RequesterError::InterfaceMismatch {
-                expected: self.function_id,
+                expected: ours,
                 got: id,
             });
         }
-        if let Response::Error { code, data } = response {
+        if let Response::Error { code, data, .. } = response {
             return Err(RequesterError::Tdisp { code, data });
         }
         let got = response.message_type();

@@ -8,10 +8,12 @@ use super::codec::{
     encode_message,
     lock_flags,
     nonce_eq,
+    spdm_version_of,
     unwrap_spdm,
     Capabilities,
     CodecError,
     ErrorCode,
+    InterfaceId,
     LockParams,
     MessageType,
     Nonce,
@@ -22,8 +24,10 @@ use super::codec::{
     TdispHeader,
     Writer,
     NONCE_LEN,
+    SPDM_ERROR,
     SPDM_VENDOR_DEFINED_REQUEST,
     SPDM_VENDOR_DEFINED_RESPONSE,
+    SPDM_VERSION,
     TDISP_OVERHEAD,
     TDISP_VERSION, //
 };
@@ -46,11 +50,19 @@ use super::report::{
 /// needs a response buffer at least this long; report portions are clamped to the rest.
 pub(crate) const MIN_RESPONSE_LEN: usize = TDISP_OVERHEAD + NONCE_LEN;
 
+/// LOCK_INTERFACE flags the emulated device implements and advertises. BIND_P2P and
+/// ALL_REQUEST_REDIRECT are not implemented, so a LOCK_INTERFACE asking for them is refused
+/// with INVALID_REQUEST.
+pub(crate) const LOCK_FLAGS_SUPPORTED: u16 =
+    lock_flags::NO_FW_UPDATE | lock_flags::SYSTEM_CACHE_LINE_SIZE | lock_flags::LOCK_MSIX;
+
 /// Responder configuration errors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ConfigError {
     /// More BARs than [`MAX_RANGES`].
     TooManyBars,
+    /// More report segments than [`MAX_RANGES`].
+    TooManySegments,
     /// Device-specific blob longer than [`MAX_DEVICE_SPECIFIC`].
     #[cfg(tdisp_kunit)]
     DeviceSpecificTooLong,
@@ -105,9 +117,10 @@ impl Response<'_> {
             }
             Self::DeviceInterfaceState(state) => w.u8(*state as u8),
             Self::StartInterface | Self::StopInterface => Ok(()),
-            Self::Error { code, data } => {
+            Self::Error { code, data, ext } => {
                 w.u32(*code)?;
-                w.u32(*data)
+                w.u32(*data)?;
+                w.put(ext)
             }
         }
     }
@@ -171,29 +184,85 @@ impl InterfaceReport {
 }
 
 /// Decodes a complete SPDM VENDOR_DEFINED_REQUEST; returns the interface ID and the request.
-pub(crate) fn decode_request(msg: &[u8]) -> Result<(u32, Request), CodecError> {
+#[cfg(tdisp_kunit)]
+pub(crate) fn decode_request(msg: &[u8]) -> Result<(InterfaceId, Request), CodecError> {
     let tdisp = unwrap_spdm(msg, SPDM_VENDOR_DEFINED_REQUEST)?;
     let (hdr, body) = TdispHeader::decode(tdisp)?;
     if hdr.version != TDISP_VERSION {
         return Err(CodecError::VersionMismatch(hdr.version));
     }
-    Ok((hdr.function_id, Request::decode(hdr.message_type, body)?))
+    Ok((hdr.interface_id, Request::decode(hdr.message_type, body)?))
 }
 
-/// Encodes `rsp` for interface `function_id` as a complete SPDM VENDOR_DEFINED_RESPONSE into
-/// `buf`; returns the message length.
+/// Encodes `rsp` for interface `id` as a complete SPDM `version` VENDOR_DEFINED_RESPONSE
+/// into `buf`; returns the message length.
 pub(crate) fn encode_response(
-    function_id: u32,
+    version: u8,
+    id: InterfaceId,
     rsp: &Response<'_>,
     buf: &mut [u8],
 ) -> Result<usize, CodecError> {
     encode_message(
+        version,
         SPDM_VENDOR_DEFINED_RESPONSE,
         rsp.message_type(),
-        function_id,
+        id,
         buf,
         |w| rsp.encode_body(w),
     )
+}
+
+/// Encodes an SPDM `version` ERROR message with error `code` and `data`, without extended
+/// error data, into `buf`; returns the message length.
+pub(crate) fn encode_spdm_error(
+    version: u8,
+    code: u8,
+    data: u8,
+    buf: &mut [u8],
+) -> Result<usize, CodecError> {
+    let mut w = Writer::new(buf);
+    w.put(&[version, SPDM_ERROR, code, data])?;
+    Ok(w.len())
+}
+
+/// What the responder answers a request with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Answer<'a> {
+    /// A TDISP response (or TDISP_ERROR) in a VENDOR_DEFINED_RESPONSE.
+    Tdisp {
+        /// SPDM version of the request, echoed.
+        version: u8,
+        /// Interface ID to answer with.
+        id: InterfaceId,
+        /// The response, or the TDISP_ERROR code and data.
+        outcome: Outcome<'a>,
+    },
+    /// An SPDM ERROR: the request is not a well-formed VENDOR_DEFINED_REQUEST for TDISP.
+    Spdm {
+        /// SPDM version to answer in.
+        version: u8,
+        /// SPDM error code.
+        code: u8,
+        /// SPDM error data.
+        data: u8,
+    },
+}
+
+/// A part of the interface report of the emulated device: pages of one BAR and their
+/// attributes. With no segments configured, the report has one range per BAR covering it
+/// whole, with the BAR index as range ID.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Segment {
+    /// Index of the BAR ([`Bar::index`]).
+    pub(crate) bar: u16,
+    /// Offset of the first page in the BAR, in pages.
+    pub(crate) first_page: u64,
+    /// Number of pages; 0 means up to the end of the BAR.
+    pub(crate) pages: u32,
+    /// [`range_attr`](super::report::range_attr) bits.
+    pub(crate) attributes: u16,
+    /// Range ID reported.
+    pub(crate) range_id: u16,
 }
 
 /// Report corruption the emulated device can be told to apply (fault injection).
@@ -260,6 +329,14 @@ const SUPPORTED_VERSIONS: [u8; 1] = [TDISP_VERSION];
 /// Result of processing a request: a response, or an error code with its error data.
 type Outcome<'a> = Result<Response<'a>, (ErrorCode, u32)>;
 
+/// Extended error data of the VENDOR_SPECIFIC_ERROR the responder sends (only through fault
+/// injection): registry ID 3 (PCI-SIG), a 2-byte vendor ID 0x0001, no vendor error data.
+const VENDOR_ERROR_EXT: [u8; 4] = [3, 2, 0x01, 0x00];
+
+/// Error data of TDISP_ERROR INVALID_INTERFACE_STATE: none, as in the references. A TSM
+/// that needs the state asks with GET_DEVICE_INTERFACE_STATE.
+const NO_ERROR_DATA: u32 = 0;
+
 /// Device-side TDISP responder for one device interface.
 ///
 /// Rules (TDISP 1.0 as used here):
@@ -269,15 +346,26 @@ type Outcome<'a> = Result<Response<'a>, (ErrorCode, u32)>;
 ///   wrong nonce answers INVALID_NONCE and keeps the state.
 /// - STOP_INTERFACE from any state moves to CONFIG_UNLOCKED. In CONFIG_UNLOCKED it succeeds
 ///   and changes nothing (idempotent), so a TSM can always return a device to a known state.
+///   TDISP leaves this case to the device; DMTF spdm-emu answers INVALID_INTERFACE_STATE
+///   there instead, and the TSM's unlock path treats both answers as "unlocked".
 /// - GET_DEVICE_INTERFACE_REPORT only in CONFIG_LOCKED and RUN.
 /// - GET_DEVICE_INTERFACE_STATE, GET_TDISP_VERSION and GET_TDISP_CAPABILITIES in any state.
 /// - A security-relevant configuration change in CONFIG_LOCKED or RUN moves to ERROR
 ///   ([`Responder::config_changed`]); only STOP leaves ERROR.
 ///
-/// Requests are checked in this order: SPDM framing and TDISP header (INVALID_REQUEST),
-/// version (VERSION_MISMATCH), message type (UNSUPPORTED_REQUEST), interface ID
-/// (INVALID_INTERFACE), body (INVALID_REQUEST), an injected error, then the state machine.
-/// INVALID_INTERFACE_STATE carries the current state as error data; other errors carry 0.
+/// Requests are checked in this order:
+/// 1. SPDM framing. A message that is not an SPDM 1.x VENDOR_DEFINED_REQUEST with the
+///    PCI-SIG standard and vendor IDs and the TDISP protocol ID is answered with an SPDM
+///    ERROR, as an SPDM responder does ([`CodecError::spdm_error`]).
+/// 2. TDISP header (INVALID_REQUEST), version (VERSION_MISMATCH), message type
+///    (UNSUPPORTED_REQUEST, error data the request's message type), interface ID, all 12
+///    bytes (INVALID_INTERFACE), body length (INVALID_REQUEST), an injected error, then the
+///    state machine (INVALID_INTERFACE_STATE, error data 0).
+///
+/// This is the order of DMTF spdm-emu except that spdm-emu checks the body length before
+/// the interface ID; TDISP does not fix an order. Responses echo the SPDM version of the
+/// request and its interface ID; errors found before the TDISP header is known name our own
+/// interface.
 #[derive(Clone, Debug)]
 pub(crate) struct Responder {
     function_id: u32,
@@ -289,6 +377,8 @@ pub(crate) struct Responder {
     device_specific_len: usize,
     lock: LockParams,
     report: InterfaceReport,
+    segments: [Segment; MAX_RANGES],
+    segment_count: usize,
     corruption: ReportCorruption,
     fail_next_start: bool,
     pending_error: Option<ErrorCode>,
@@ -307,6 +397,8 @@ impl Responder {
             device_specific_len: 0,
             lock: LockParams::default(),
             report: InterfaceReport::new(),
+            segments: [Segment::default(); MAX_RANGES],
+            segment_count: 0,
             corruption: ReportCorruption::None,
             fail_next_start: false,
             pending_error: None,
@@ -345,6 +437,24 @@ impl Responder {
         self.bar_count = bars.len();
         self.config_changed();
         Ok(())
+    }
+
+    /// Sets the report layout used by the next LOCK_INTERFACE; an empty `segments` restores
+    /// the default of one range per BAR. Segments are checked against the BARs at lock time
+    /// (a segment outside its BAR fails the lock with INVALID_DEVICE_CONFIGURATION).
+    pub(crate) fn set_segments(&mut self, segments: &[Segment]) -> Result<(), ConfigError> {
+        let dst = self
+            .segments
+            .get_mut(..segments.len())
+            .ok_or(ConfigError::TooManySegments)?;
+        dst.copy_from_slice(segments);
+        self.segment_count = segments.len();
+        Ok(())
+    }
+
+    /// Returns the configured report layout (empty: one range per BAR).
+    pub(crate) fn segments(&self) -> &[Segment] {
+        self.segments.get(..self.segment_count).unwrap_or(&[])
     }
 
     /// Sets the device-specific blob reported by the next LOCK_INTERFACE.
@@ -399,7 +509,8 @@ impl Responder {
     /// Handles one SPDM VENDOR_DEFINED_REQUEST and writes the SPDM VENDOR_DEFINED_RESPONSE
     /// to `response`; returns the response length.
     ///
-    /// Every request gets a response or a TDISP_ERROR. The only exception is a `response`
+    /// Every request gets a response, a TDISP_ERROR or an SPDM ERROR. The only exception is
+    /// a `response`
     /// buffer shorter than [`MIN_RESPONSE_LEN`]: the request is then ignored (no state change)
     /// and 0 is returned. Report portions are clamped to what fits in `response`, so a buffer
     /// of [`MAX_MESSAGE_LEN`] bytes never truncates anything.
@@ -416,48 +527,78 @@ impl Responder {
         }
         let mut report = [0u8; MAX_REPORT_LEN];
         let room = response.len().saturating_sub(REPORT_RESPONSE_OVERHEAD);
-        let (function_id, outcome) = self.process(request, rng, &mut report, room);
-        let rsp = outcome.unwrap_or_else(|(code, data)| Response::Error {
-            code: code as u32,
-            data,
-        });
         // Cannot fail: every response but a report fits in MIN_RESPONSE_LEN, and report
         // portions are clamped to `room`.
-        encode_response(function_id, &rsp, response).unwrap_or(0)
+        match self.process(request, rng, &mut report, room) {
+            Answer::Tdisp {
+                version,
+                id,
+                outcome,
+            } => {
+                let rsp = outcome.unwrap_or_else(|(code, data)| Response::Error {
+                    code: code as u32,
+                    data,
+                    ext: match code {
+                        ErrorCode::VendorSpecificError => &VENDOR_ERROR_EXT,
+                        _ => &[],
+                    },
+                });
+                encode_response(version, id, &rsp, response).unwrap_or(0)
+            }
+            Answer::Spdm {
+                version,
+                code,
+                data,
+            } => encode_spdm_error(version, code, data, response).unwrap_or(0),
+        }
     }
 
-    /// Decodes and executes `request`; returns the interface ID to answer with and the
-    /// outcome. Errors name our own interface until the request's header is known, and echo
-    /// the request's interface ID afterwards.
+    /// Decodes and executes `request`; returns the answer.
     fn process<'s>(
         &mut self,
         request: &[u8],
         rng: &mut impl FnMut(&mut [u8]),
         report: &'s mut [u8; MAX_REPORT_LEN],
         room: usize,
-    ) -> (u32, Outcome<'s>) {
-        let fail = |code| Err((code, 0));
-        let Ok(tdisp) = unwrap_spdm(request, SPDM_VENDOR_DEFINED_REQUEST) else {
-            return (self.function_id, fail(ErrorCode::InvalidRequest));
+    ) -> Answer<'s> {
+        let version = spdm_version_of(request).unwrap_or(SPDM_VERSION);
+        let tdisp = match unwrap_spdm(request, SPDM_VENDOR_DEFINED_REQUEST) {
+            Ok(tdisp) => tdisp,
+            Err(err) => {
+                let (code, data) = err.spdm_error();
+                return Answer::Spdm {
+                    version,
+                    code,
+                    data,
+                };
+            }
         };
+        let answer = |id, outcome| Answer::Tdisp {
+            version,
+            id,
+            outcome,
+        };
+        let fail = |id, code| answer(id, Err((code, NO_ERROR_DATA)));
+        let ours = InterfaceId::new(self.function_id);
         let Ok((hdr, body)) = TdispHeader::decode(tdisp) else {
-            return (self.function_id, fail(ErrorCode::InvalidRequest));
+            return fail(ours, ErrorCode::InvalidRequest);
         };
-        let id = hdr.function_id;
+        let id = hdr.interface_id;
         if hdr.version != TDISP_VERSION {
-            return (id, fail(ErrorCode::VersionMismatch));
+            return fail(id, ErrorCode::VersionMismatch);
         }
         if !MessageType::from_u8(hdr.message_type).is_some_and(MessageType::is_request) {
-            return (id, fail(ErrorCode::UnsupportedRequest));
+            let data = u32::from(hdr.message_type);
+            return answer(id, Err((ErrorCode::UnsupportedRequest, data)));
         }
-        if id != self.function_id {
-            return (id, fail(ErrorCode::InvalidInterface));
+        if id != ours {
+            return fail(id, ErrorCode::InvalidInterface);
         }
         let Ok(req) = Request::decode(hdr.message_type, body) else {
-            return (id, fail(ErrorCode::InvalidRequest));
+            return fail(id, ErrorCode::InvalidRequest);
         };
         if let Some(code) = self.pending_error.take() {
-            return (id, fail(code));
+            return fail(id, code);
         }
         let outcome = match req {
             Request::GetVersion => Ok(Response::Version {
@@ -475,14 +616,11 @@ impl Responder {
                 Ok(Response::StopInterface)
             }
         };
-        (id, outcome)
+        answer(id, outcome)
     }
 
     fn wrong_state<'a>(&self) -> Outcome<'a> {
-        Err((
-            ErrorCode::InvalidInterfaceState,
-            u32::from(self.state as u8),
-        ))
+        Err((ErrorCode::InvalidInterfaceState, NO_ERROR_DATA))
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -494,7 +632,7 @@ impl Responder {
         Capabilities {
             dsm_caps: 0,
             req_msgs_supported,
-            lock_flags_supported: lock_flags::ALL,
+            lock_flags_supported: LOCK_FLAGS_SUPPORTED,
             dev_addr_width: 52,
             num_req_this: 1,
             num_req_all: 1,
@@ -509,7 +647,7 @@ impl Responder {
         if self.state != State::ConfigUnlocked {
             return self.wrong_state();
         }
-        if params.flags & !lock_flags::ALL != 0
+        if params.flags & !LOCK_FLAGS_SUPPORTED != 0
             || params.mmio_reporting_offset % TDISP_PAGE_SIZE != 0
         {
             return Err((ErrorCode::InvalidRequest, 0));
@@ -528,7 +666,8 @@ impl Responder {
         Ok(Response::LockInterface { nonce })
     }
 
-    /// Builds the report frozen by LOCK_INTERFACE: one range per BAR.
+    /// Builds the report frozen by LOCK_INTERFACE from the BARs and the segments (one range
+    /// per BAR without segments).
     fn build_report(&self, params: &LockParams) -> Result<InterfaceReport, (ErrorCode, u32)> {
         let bad_config = (ErrorCode::InvalidDeviceConfiguration, 0);
         let mut report = InterfaceReport::new();
@@ -537,7 +676,6 @@ impl Responder {
             report.interface_info |= interface_info::NO_UPDATE_AFTER_LOCK;
         }
         for bar in self.bars() {
-            let pages = bar.len / TDISP_PAGE_SIZE;
             if bar.start == 0
                 || bar.len == 0
                 || bar.start % TDISP_PAGE_SIZE != 0
@@ -546,17 +684,52 @@ impl Responder {
             {
                 return Err(bad_config);
             }
+        }
+        let mut whole = [Segment::default(); MAX_RANGES];
+        let segments = if self.segments().is_empty() {
+            for (dst, bar) in whole.iter_mut().zip(self.bars()) {
+                *dst = Segment {
+                    bar: bar.index,
+                    range_id: bar.index,
+                    ..Segment::default()
+                };
+            }
+            whole.get(..self.bars().len()).unwrap_or(&[])
+        } else {
+            self.segments()
+        };
+        for segment in segments {
+            let bar = self
+                .bars()
+                .iter()
+                .find(|bar| bar.index == segment.bar)
+                .ok_or(bad_config)?;
+            let bar_pages = bar.len / TDISP_PAGE_SIZE;
+            let pages = match segment.pages {
+                0 => bar_pages
+                    .checked_sub(segment.first_page)
+                    .ok_or(bad_config)?,
+                n => u64::from(n),
+            };
+            let inside = matches!(
+                segment.first_page.checked_add(pages),
+                Some(end) if end <= bar_pages
+            );
+            if pages == 0 || !inside {
+                return Err(bad_config);
+            }
             let number_of_pages = u32::try_from(pages).map_err(|_| bad_config)?;
             let reported = bar
                 .start
-                .checked_add(params.mmio_reporting_offset)
+                .checked_add(segment.first_page * TDISP_PAGE_SIZE)
+                .and_then(|start| start.checked_add(params.mmio_reporting_offset))
                 .ok_or((ErrorCode::InvalidRequest, 0))?;
             report
                 .push_range(MmioRange {
                     first_page: reported / TDISP_PAGE_SIZE,
                     number_of_pages,
-                    attributes: 0,
-                    range_id: bar.index,
+                    attributes: segment.attributes,
+                    range_id: segment.range_id,
                 })
                 .map_err(|_| bad_config)?;
         }

@@ -50,6 +50,11 @@ mod tests {
             (ErrorCode::Unspecified, 0x5, "UNSPECIFIED"),
             (ErrorCode::UnsupportedRequest, 0x7, "UNSUPPORTED_REQUEST"),
             (ErrorCode::VersionMismatch, 0x41, "VERSION_MISMATCH"),
+            (
+                ErrorCode::VendorSpecificError,
+                0xff,
+                "VENDOR_SPECIFIC_ERROR",
+            ),
             (ErrorCode::InvalidInterface, 0x101, "INVALID_INTERFACE"),
             (ErrorCode::InvalidNonce, 0x102, "INVALID_NONCE"),
             (
@@ -98,6 +103,16 @@ mod tests {
         assert_eq!(lock_flags::ALL_REQUEST_REDIRECT, 0x10);
         assert_eq!(interface_info::NO_UPDATE_AFTER_LOCK, 0x1);
         assert_eq!(interface_info::DMA_WITHOUT_PASID, 0x2);
+        assert_eq!(interface_info::DMA_WITH_PASID, 0x4);
+        assert_eq!(interface_info::ATS, 0x8);
+        assert_eq!(interface_info::PRS, 0x10);
+        assert_eq!(interface_info::ALL, 0x1f);
+        assert_eq!(range_attr::ALL, 0xf);
+        assert_eq!(SPDM_ERROR, 0x7f);
+        assert_eq!(spdm_error::INVALID_REQUEST, 0x01);
+        assert_eq!(spdm_error::UNSUPPORTED_REQUEST, 0x07);
+        assert_eq!(spdm_error::VERSION_MISMATCH, 0x41);
+        assert_eq!(ErrorCode::VendorSpecificError as u32, 0xff);
         assert_eq!(range_attr::MSIX_TABLE, 0x1);
         assert_eq!(range_attr::MSIX_PBA, 0x2);
         assert_eq!(range_attr::NON_TEE, 0x4);
@@ -138,6 +153,7 @@ mod tests {
             &Response::Error {
                 code: ErrorCode::InvalidNonce as u32,
                 data: 7,
+                ext: &[],
             },
         );
         let expected: [u8; 36] = [
@@ -175,7 +191,7 @@ mod tests {
             Request::GetVersion,
             Request::GetCapabilities { tsm_caps: 0xa5a5 },
             Request::LockInterface(LockParams {
-                flags: lock_flags::ALL,
+                flags: ALL_LOCK_FLAGS,
                 default_stream_id: 3,
                 mmio_reporting_offset: OFFSET,
                 bind_p2p_address_mask: u64::MAX,
@@ -191,7 +207,7 @@ mod tests {
         for req in requests {
             let msg = encode(OTHER_FID, &req);
             assert!(msg.len >= TDISP_OVERHEAD);
-            assert_eq!(decode_request(msg.bytes()), Ok((OTHER_FID, req)));
+            assert_eq!(decode_request(msg.bytes()), Ok((iid(OTHER_FID), req)));
         }
     }
 
@@ -225,13 +241,67 @@ mod tests {
             Response::DeviceInterfaceState(State::Run),
             Response::StartInterface,
             Response::StopInterface,
-            Response::Error { code: 4, data: 2 },
+            Response::Error {
+                code: 4,
+                data: 2,
+                ext: &[],
+            },
+            Response::Error {
+                code: ErrorCode::VendorSpecificError as u32,
+                data: 0,
+                ext: &[0, 2, 0x34, 0x12, 0xde, 0xad],
+            },
         ];
         for rsp in responses {
             let msg = encode_rsp(FID, &rsp);
             assert!(msg.len >= TDISP_OVERHEAD);
-            assert_eq!(decode_response(msg.bytes()), Ok((FID, rsp)));
+            assert_eq!(decode_response(msg.bytes()), Ok((iid(FID), rsp)));
         }
+    }
+
+    #[test]
+    fn spdm_layer_faults_map_to_spdm_error_codes() {
+        assert_eq!(
+            CodecError::BadSpdmVersion(0x20).spdm_error(),
+            (spdm_error::VERSION_MISMATCH, 0)
+        );
+        assert_eq!(
+            CodecError::BadSpdmCode(0x81).spdm_error(),
+            (spdm_error::UNSUPPORTED_REQUEST, 0x81)
+        );
+        for err in [
+            CodecError::BadStandardId(4),
+            CodecError::BadVendorIdLen(0),
+            CodecError::BadVendorId(0x8086),
+            CodecError::BadProtocol(PROTOCOL_IDE_KM),
+        ] {
+            assert_eq!(
+                err.spdm_error(),
+                (spdm_error::UNSUPPORTED_REQUEST, SPDM_VENDOR_DEFINED_REQUEST)
+            );
+        }
+        for err in [CodecError::Truncated, CodecError::TrailingBytes] {
+            assert_eq!(err.spdm_error(), (spdm_error::INVALID_REQUEST, 0));
+        }
+    }
+
+    #[test]
+    fn interface_id_encodes_all_12_bytes() {
+        let id = InterfaceId {
+            function_id: FID,
+            reserved: 0x0807_0605_0403_0201,
+        };
+        let msg = encode_rsp_as(0x11, id, &Response::StopInterface);
+        assert_eq!(msg.buf.first(), Some(&0x11));
+        assert_eq!(
+            msg.buf.get(INTERFACE_RESERVED..INTERFACE_RESERVED + 8),
+            Some(&[1, 2, 3, 4, 5, 6, 7, 8][..])
+        );
+        let tdisp = unwrap_spdm(msg.bytes(), SPDM_VENDOR_DEFINED_RESPONSE).unwrap_or(&[]);
+        assert_eq!(
+            TdispHeader::decode(tdisp).map(|(hdr, _)| hdr.interface_id),
+            Ok(id)
+        );
     }
 
     #[test]
@@ -297,7 +367,10 @@ mod tests {
         let len = msg.len;
         for pad in 1..4 {
             msg.len = len + pad;
-            assert_eq!(decode_request(msg.bytes()), Ok((FID, Request::GetVersion)));
+            assert_eq!(
+                decode_request(msg.bytes()),
+                Ok((iid(FID), Request::GetVersion))
+            );
         }
         msg.len = len + 4;
         assert_eq!(decode_request(msg.bytes()), Err(CodecError::TrailingBytes));
@@ -426,14 +499,43 @@ mod tests {
     }
 
     #[test]
-    fn header_ignores_reserved_fields() {
+    fn header_ignores_reserved_field_but_keeps_interface_id_whole() {
         let mut msg = encode(FID, &Request::GetDeviceInterfaceState);
         msg.set(14, 0xff);
         msg.set(15, 0xff);
-        msg.set(27, 0xff);
         assert_eq!(
             decode_request(msg.bytes()),
-            Ok((FID, Request::GetDeviceInterfaceState))
+            Ok((iid(FID), Request::GetDeviceInterfaceState))
         );
+        msg.set(INTERFACE_RESERVED + 7, 0xff);
+        let id = InterfaceId {
+            function_id: FID,
+            reserved: 0xff00_0000_0000_0000,
+        };
+        assert_eq!(
+            decode_request(msg.bytes()),
+            Ok((id, Request::GetDeviceInterfaceState))
+        );
+    }
+
+    #[test]
+    fn decode_response_requires_spdm_1_2() {
+        for version in [0x10, 0x11, 0x13, 0x20] {
+            let rsp = encode_rsp_as(version, iid(FID), &Response::StopInterface);
+            assert_eq!(
+                decode_response(rsp.bytes()),
+                Err(CodecError::BadSpdmVersion(version))
+            );
+        }
+        assert_eq!(decode_response(&[]), Err(CodecError::Truncated));
+    }
+
+    #[test]
+    fn spdm_version_of_accepts_1_x_only() {
+        assert_eq!(spdm_version_of(&[0x10]), Some(0x10));
+        assert_eq!(spdm_version_of(&[0x1f, 0]), Some(0x1f));
+        assert_eq!(spdm_version_of(&[0x20]), None);
+        assert_eq!(spdm_version_of(&[0x0f]), None);
+        assert_eq!(spdm_version_of(&[]), None);
     }
 }

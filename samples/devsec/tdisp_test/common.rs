@@ -97,9 +97,37 @@ pub(crate) fn encode(fid: u32, req: &Request) -> Msg {
 }
 
 pub(crate) fn encode_rsp(fid: u32, rsp: &Response<'_>) -> Msg {
+    encode_rsp_as(SPDM_VERSION, InterfaceId::new(fid), rsp)
+}
+
+pub(crate) fn encode_rsp_as(version: u8, id: InterfaceId, rsp: &Response<'_>) -> Msg {
     let mut msg = Msg::new();
-    msg.len = encode_response(fid, rsp, &mut msg.buf).unwrap_or(0);
+    msg.len = encode_response(version, id, rsp, &mut msg.buf).unwrap_or(0);
     msg
+}
+
+/// The interface ID of `fid` with reserved bytes zero.
+pub(crate) const fn iid(fid: u32) -> InterfaceId {
+    InterfaceId::new(fid)
+}
+
+/// Every LOCK_INTERFACE flag TDISP 1.0 defines.
+pub(crate) const ALL_LOCK_FLAGS: u16 = lock_flags::NO_FW_UPDATE
+    | lock_flags::SYSTEM_CACHE_LINE_SIZE
+    | lock_flags::LOCK_MSIX
+    | lock_flags::BIND_P2P
+    | lock_flags::ALL_REQUEST_REDIRECT;
+
+/// Offset of the 8 reserved bytes of the interface ID in an encoded message.
+pub(crate) const INTERFACE_RESERVED: usize = TDISP_VER + 8;
+
+/// Returns the SPDM version, error code and error data of an SPDM ERROR message without
+/// extended error data.
+pub(crate) fn spdm_error_of(msg: &Msg) -> Option<(u8, u8, u8)> {
+    match msg.bytes() {
+        [version, SPDM_ERROR, code, data] => Some((*version, *code, *data)),
+        _ => None,
+    }
 }
 
 pub(crate) fn error_of(msg: &Msg) -> Option<ErrorCode> {
@@ -258,6 +286,19 @@ pub(crate) fn range(first_page: u64, number_of_pages: u32, range_id: u16) -> Mmi
         number_of_pages,
         attributes: 0,
         range_id,
+    }
+}
+
+/// A range with `attributes`.
+pub(crate) fn range_with(
+    first_page: u64,
+    number_of_pages: u32,
+    range_id: u16,
+    attributes: u16,
+) -> MmioRange {
+    MmioRange {
+        attributes,
+        ..range(first_page, number_of_pages, range_id)
     }
 }
 

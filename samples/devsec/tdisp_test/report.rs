@@ -179,157 +179,342 @@ mod tests {
 
     // ---- Report against BARs --------------------------------------------------------------
 
+    const B0: u64 = 0xe000_0000 / 4096;
+    const B2: u64 = 0xe010_0000 / 4096;
+
+    fn check(report: &InterfaceReport, offset: u64) -> Result<CheckedReport, ReportCheckError> {
+        check_report_against_bars(report, &BARS, offset, 0)
+    }
+
+    fn check_ranges(
+        ranges: &[MmioRange],
+        lock_flags: u16,
+    ) -> Result<CheckedReport, ReportCheckError> {
+        check_report_against_bars(&report_with(ranges, &[]), &BARS, 0, lock_flags)
+    }
+
+    fn privacy(checked: &CheckedReport) -> [Option<bool>; MAX_RANGES] {
+        let mut out = [None; MAX_RANGES];
+        for (dst, range) in out.iter_mut().zip(checked.ranges()) {
+            *dst = Some(range.private);
+        }
+        out
+    }
+
     #[test]
     fn check_accepts_matching_report() {
-        assert_eq!(check_report_against_bars(&good_report(0), &BARS, 0), Ok(()));
+        let checked = check(&good_report(0), 0);
+        assert!(checked.is_ok());
+        let checked = checked.unwrap_or_default();
+        assert_eq!(
+            checked.ranges(),
+            &[
+                CheckedRange {
+                    bar: 0,
+                    start: 0xe000_0000,
+                    len: 0x4000,
+                    attributes: 0,
+                    range_id: 0,
+                    private: true,
+                },
+                CheckedRange {
+                    bar: 2,
+                    start: 0xe010_0000,
+                    len: 0x1000,
+                    attributes: 0,
+                    range_id: 2,
+                    private: true,
+                },
+            ]
+        );
+        assert_eq!(checked.private_ranges().count(), 2);
     }
 
     #[test]
     fn check_accepts_matching_report_with_reporting_offset() {
+        let checked = check(&good_report(OFFSET), OFFSET);
         assert_eq!(
-            check_report_against_bars(&good_report(OFFSET), &BARS, OFFSET),
-            Ok(())
+            checked.map(|c| c.ranges().first().map(|r| r.start)),
+            Ok(Some(0xe000_0000))
         );
         assert_eq!(
-            check_report_against_bars(&good_report(OFFSET), &BARS, 0),
-            Err(ReportCheckError::RangeOutsideBar { range_id: 0 })
+            check(&good_report(OFFSET), 0),
+            Err(ReportCheckError::OutsideBars { range_id: 0 })
         );
     }
 
     #[test]
     fn check_accepts_ranges_in_any_order() {
-        let report = report_with(
-            &[
-                range(0xe010_0000 / 4096, 1, 2),
-                range(0xe000_0000 / 4096, 4, 0),
-            ],
-            &[],
-        );
-        assert_eq!(check_report_against_bars(&report, &BARS, 0), Ok(()));
-    }
-
-    #[test]
-    fn check_rejects_range_count_mismatch() {
-        let report = report_with(&[range(0xe000_0000 / 4096, 4, 0)], &[]);
+        let report = report_with(&[range(B2, 1, 2), range(B0, 4, 0)], &[]);
         assert_eq!(
-            check_report_against_bars(&report, &BARS, 0),
-            Err(ReportCheckError::RangeCountMismatch {
-                reported: 1,
-                expected: 2
-            })
-        );
-        assert_eq!(
-            check_report_against_bars(&good_report(0), &[], 0),
-            Err(ReportCheckError::RangeCountMismatch {
-                reported: 2,
-                expected: 0
-            })
+            check(&report, 0).map(|c| c.ranges().first().map(|r| r.bar)),
+            Ok(Some(2))
         );
     }
 
     #[test]
-    fn check_rejects_range_outside_bar() {
-        let report = report_with(
-            &[
-                range(0xe000_1000 / 4096, 4, 0),
-                range(0xe010_0000 / 4096, 1, 2),
-            ],
-            &[],
+    fn check_accepts_several_ranges_in_one_bar_with_any_range_id() {
+        let ranges = [
+            range(B0, 1, 7),
+            range(B0 + 1, 2, 7),
+            range(B0 + 3, 1, 0x1234),
+            range(B2, 1, 0),
+        ];
+        let checked = check_ranges(&ranges, 0);
+        assert_eq!(checked.map(|c| c.ranges().len()), Ok(4));
+        assert_eq!(
+            checked.map(|c| c.ranges().iter().filter(|r| r.bar == 0).count()),
+            Ok(3)
+        );
+    }
+
+    #[test]
+    fn check_accepts_range_inside_bar() {
+        // Pages 1..3 of BAR0: the rest of the BAR is simply not TEE memory.
+        let checked = check_ranges(&[range(B0 + 1, 2, 0), range(B2, 1, 2)], 0);
+        assert_eq!(
+            checked.map(|c| c.ranges().first().map(|r| (r.start, r.len))),
+            Ok(Some((0xe000_1000, 0x2000)))
+        );
+    }
+
+    #[test]
+    fn check_accepts_four_ranges_first_non_tee() {
+        let ranges = [
+            range_with(B0, 1, 0, range_attr::NON_TEE),
+            range(B0 + 1, 1, 1),
+            range_with(B0 + 2, 1, 2, range_attr::MSIX_TABLE),
+            range_with(B0 + 3, 1, 3, range_attr::MSIX_PBA),
+            range(B2, 1, 4),
+        ];
+        let checked = check_ranges(&ranges, 0).unwrap_or_default();
+        let shared = [
+            Some(false),
+            Some(true),
+            Some(false),
+            Some(false),
+            Some(true),
+        ];
+        assert_eq!(privacy(&checked)[..5], shared);
+        assert_eq!(checked.private_ranges().count(), 2);
+    }
+
+    #[test]
+    fn check_non_tee_range_is_shared_even_with_lock_msix() {
+        for flags in [0, lock_flags::LOCK_MSIX] {
+            let ranges = [range_with(B0, 4, 0, range_attr::NON_TEE), range(B2, 1, 2)];
+            let checked = check_ranges(&ranges, flags).unwrap_or_default();
+            assert_eq!(privacy(&checked)[..2], [Some(false), Some(true)]);
+        }
+        let ranges = [
+            range_with(B0, 4, 0, range_attr::NON_TEE | range_attr::MSIX_TABLE),
+            range(B2, 1, 2),
+        ];
+        let checked = check_ranges(&ranges, lock_flags::LOCK_MSIX).unwrap_or_default();
+        assert_eq!(privacy(&checked)[..2], [Some(false), Some(true)]);
+    }
+
+    #[test]
+    fn check_msix_ranges_are_shared_unless_lock_msix() {
+        for attr in [range_attr::MSIX_TABLE, range_attr::MSIX_PBA] {
+            let ranges = [
+                range(B0, 3, 0),
+                range_with(B0 + 3, 1, 1, attr),
+                range(B2, 1, 2),
+            ];
+            let checked = check_ranges(&ranges, 0).unwrap_or_default();
+            assert_eq!(
+                privacy(&checked)[..3],
+                [Some(true), Some(false), Some(true)]
+            );
+            let checked = check_ranges(&ranges, lock_flags::LOCK_MSIX).unwrap_or_default();
+            assert_eq!(privacy(&checked)[..3], [Some(true), Some(true), Some(true)]);
+            // Other lock flags do not make MSI-X private.
+            let flags = lock_flags::NO_FW_UPDATE | lock_flags::SYSTEM_CACHE_LINE_SIZE;
+            let checked = check_ranges(&ranges, flags).unwrap_or_default();
+            assert_eq!(privacy(&checked)[1], Some(false));
+        }
+    }
+
+    #[test]
+    fn check_rejects_updatable_range() {
+        let ranges = [range(B0, 4, 0), range_with(B2, 1, 2, range_attr::UPDATABLE)];
+        assert_eq!(
+            check_ranges(&ranges, 0),
+            Err(ReportCheckError::Updatable { range_id: 2 })
+        );
+        let ranges = [
+            range_with(B0, 4, 0, range_attr::UPDATABLE | range_attr::NON_TEE),
+            range(B2, 1, 2),
+        ];
+        assert_eq!(
+            check_ranges(&ranges, 0),
+            Err(ReportCheckError::Updatable { range_id: 0 })
+        );
+    }
+
+    #[test]
+    fn check_rejects_reserved_attributes() {
+        let ranges = [
+            range(B0, 4, 0),
+            range_with(B2, 1, 2, 0x10 | range_attr::MSIX_PBA),
+        ];
+        assert_eq!(
+            check_ranges(&ranges, 0),
+            Err(ReportCheckError::BadAttributes {
+                range_id: 2,
+                attributes: 0x12
+            })
+        );
+        let ranges = [range(B0, 4, 0), range_with(B2, 1, 2, 0x8000)];
+        assert!(matches!(
+            check_ranges(&ranges, 0),
+            Err(ReportCheckError::BadAttributes { .. })
+        ));
+    }
+
+    #[test]
+    fn check_rejects_reserved_interface_info() {
+        for bit in [0x20u16, 0x40, 0x8000] {
+            let mut report = good_report(0);
+            report.interface_info |= bit;
+            assert_eq!(
+                check(&report, 0),
+                Err(ReportCheckError::ReservedInterfaceInfo(bit))
+            );
+        }
+        let mut report = good_report(0);
+        report.interface_info = interface_info::ALL;
+        assert!(check(&report, 0).is_ok());
+    }
+
+    #[test]
+    fn check_rejects_bar_not_reported() {
+        assert_eq!(
+            check_ranges(&[range(B0, 4, 0)], 0),
+            Err(ReportCheckError::BarNotReported { bar: 2 })
         );
         assert_eq!(
-            check_report_against_bars(&report, &BARS, 0),
-            Err(ReportCheckError::RangeOutsideBar { range_id: 0 })
+            check(&InterfaceReport::new(), 0),
+            Err(ReportCheckError::BarNotReported { bar: 0 })
+        );
+        // No BARs, no ranges: nothing to describe.
+        assert_eq!(
+            check_report_against_bars(&InterfaceReport::new(), &[], 0, 0).map(|c| c.ranges().len()),
+            Ok(0)
+        );
+    }
+
+    #[test]
+    fn check_rejects_range_outside_bars() {
+        // Starts one page late, so its last page is past the end of BAR0.
+        let report = report_with(&[range(B0 + 1, 4, 0), range(B2, 1, 2)], &[]);
+        assert_eq!(
+            check(&report, 0),
+            Err(ReportCheckError::OutsideBars { range_id: 0 })
+        );
+        // Starts before BAR0.
+        let report = report_with(&[range(B0 - 1, 2, 0), range(B2, 1, 2)], &[]);
+        assert_eq!(
+            check(&report, 0),
+            Err(ReportCheckError::OutsideBars { range_id: 0 })
+        );
+        // A range of a BAR the function does not have.
+        assert_eq!(
+            check_report_against_bars(&good_report(0), &[], 0, 0),
+            Err(ReportCheckError::OutsideBars { range_id: 0 })
         );
     }
 
     #[test]
     fn check_rejects_range_below_reporting_offset() {
         assert_eq!(
-            check_report_against_bars(&good_report(0), &BARS, OFFSET),
-            Err(ReportCheckError::RangeOutsideBar { range_id: 0 })
+            check(&good_report(0), OFFSET),
+            Err(ReportCheckError::OutsideBars { range_id: 0 })
         );
     }
 
     #[test]
     fn check_rejects_first_page_overflow() {
-        let report = report_with(&[range(u64::MAX, 4, 0), range(0xe0100, 1, 2)], &[]);
+        let report = report_with(&[range(u64::MAX, 4, 0), range(B2, 1, 2)], &[]);
         assert_eq!(
-            check_report_against_bars(&report, &BARS, 0),
-            Err(ReportCheckError::RangeOutsideBar { range_id: 0 })
+            check(&report, 0),
+            Err(ReportCheckError::OutsideBars { range_id: 0 })
         );
     }
 
     #[test]
-    fn check_rejects_unknown_bar() {
+    fn check_rejects_range_end_overflow() {
+        let last_page = u64::MAX / 4096;
+        let report = report_with(&[range(last_page, 4, 0), range(B2, 1, 2)], &[]);
+        assert_eq!(
+            check(&report, 0),
+            Err(ReportCheckError::OutsideBars { range_id: 0 })
+        );
+    }
+
+    #[test]
+    fn check_rejects_misaligned_range_after_offset() {
+        assert_eq!(
+            check(&good_report(0x800), 0x800),
+            Err(ReportCheckError::Misaligned { range_id: 0 })
+        );
+    }
+
+    #[test]
+    fn check_rejects_empty_range() {
+        let report = report_with(&[range(B0, 4, 0), range(B2, 0, 2), range(B2, 1, 3)], &[]);
+        assert_eq!(
+            check(&report, 0),
+            Err(ReportCheckError::EmptyRange { range_id: 2 })
+        );
+    }
+
+    #[test]
+    fn check_rejects_overlapping_ranges() {
         let report = report_with(
-            &[
-                range(0xe000_0000 / 4096, 4, 0),
-                range(0xe010_0000 / 4096, 1, 3),
-            ],
+            &[range(B0, 2, 0), range(B0 + 1, 2, 1), range(B2, 1, 2)],
             &[],
         );
         assert_eq!(
-            check_report_against_bars(&report, &BARS, 0),
-            Err(ReportCheckError::UnknownBar { range_id: 3 })
+            check(&report, 0),
+            Err(ReportCheckError::Overlap { range_id: 1 })
         );
-    }
-
-    #[test]
-    fn check_rejects_size_mismatch() {
+        let report = report_with(&[range(B0, 4, 0), range(B0, 4, 9), range(B2, 1, 2)], &[]);
+        assert_eq!(
+            check(&report, 0),
+            Err(ReportCheckError::Overlap { range_id: 9 })
+        );
+        // Adjacent is not overlapping.
         let report = report_with(
-            &[
-                range(0xe000_0000 / 4096, 3, 0),
-                range(0xe010_0000 / 4096, 1, 2),
-            ],
+            &[range(B0 + 2, 2, 0), range(B0, 2, 1), range(B2, 1, 2)],
             &[],
         );
-        assert_eq!(
-            check_report_against_bars(&report, &BARS, 0),
-            Err(ReportCheckError::SizeMismatch { range_id: 0 })
-        );
+        assert!(check(&report, 0).is_ok());
     }
 
     #[test]
-    fn check_rejects_duplicate_range() {
-        let report = report_with(
-            &[
-                range(0xe000_0000 / 4096, 4, 0),
-                range(0xe000_0000 / 4096, 4, 0),
-            ],
-            &[],
-        );
+    fn check_rejects_range_in_two_bars() {
+        let bars = [
+            BARS[0],
+            Bar {
+                index: 1,
+                start: 0xe000_0000,
+                len: 0x2000,
+            },
+        ];
+        let report = report_with(&[range(B0, 1, 0)], &[]);
         assert_eq!(
-            check_report_against_bars(&report, &BARS, 0),
-            Err(ReportCheckError::DuplicateRange { range_id: 0 })
+            check_report_against_bars(&report, &bars, 0, 0),
+            Err(ReportCheckError::AmbiguousBar { range_id: 0 })
         );
-    }
-
-    #[test]
-    fn check_rejects_reserved_attributes() {
-        let mut report = good_report(0);
-        let mut ranges = [MmioRange::default(); 2];
-        for (dst, src) in ranges.iter_mut().zip(report.ranges()) {
-            *dst = *src;
-        }
-        ranges[1].attributes = 0x10 | range_attr::MSIX_PBA;
-        report = report_with(&ranges, &[]);
-        assert_eq!(
-            check_report_against_bars(&report, &BARS, 0),
-            Err(ReportCheckError::BadAttributes {
-                range_id: 2,
-                attributes: 0x12
-            })
-        );
-        ranges[1].attributes = range_attr::ALL;
-        report = report_with(&ranges, &[]);
-        assert_eq!(check_report_against_bars(&report, &BARS, 0), Ok(()));
     }
 
     #[test]
     fn check_rejects_too_many_bars() {
         let bars = [Bar::default(); MAX_RANGES + 1];
         assert_eq!(
-            check_report_against_bars(&InterfaceReport::new(), &bars, 0),
+            check_report_against_bars(&InterfaceReport::new(), &bars, 0, 0),
             Err(ReportCheckError::TooManyBars)
         );
     }

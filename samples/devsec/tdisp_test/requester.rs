@@ -34,6 +34,7 @@ mod tests {
             &Response::Error {
                 code: ErrorCode::Busy as u32,
                 data: 9,
+                ext: &[],
             },
         );
         let err = RequesterError::Tdisp { code: 3, data: 9 };
@@ -53,10 +54,132 @@ mod tests {
         assert_eq!(
             host.parse_stop(rsp.bytes()),
             Err(RequesterError::InterfaceMismatch {
-                expected: FID,
-                got: OTHER_FID
+                expected: iid(FID),
+                got: iid(OTHER_FID)
             })
         );
+    }
+
+    #[test]
+    fn requester_compares_reserved_interface_id_bytes() {
+        let host = Requester::new(FID);
+        let id = InterfaceId {
+            function_id: FID,
+            reserved: 0x100,
+        };
+        let rsp = encode_rsp_as(SPDM_VERSION, id, &Response::StopInterface);
+        assert_eq!(
+            host.parse_stop(rsp.bytes()),
+            Err(RequesterError::InterfaceMismatch {
+                expected: iid(FID),
+                got: id
+            })
+        );
+        let rsp = encode_rsp(FID, &Response::StopInterface);
+        assert_eq!(host.parse_stop(rsp.bytes()), Ok(()));
+    }
+
+    #[test]
+    fn vendor_specific_error_is_decoded_with_its_extended_data() {
+        let host = Requester::new(FID);
+        // registry ID 0, vendor ID length 2, vendor ID, two bytes of vendor error data.
+        let ext = [0u8, 2, 0x86, 0x80, 0x12, 0x34];
+        let rsp = encode_rsp(
+            FID,
+            &Response::Error {
+                code: ErrorCode::VendorSpecificError as u32,
+                data: 0,
+                ext: &ext,
+            },
+        );
+        assert_eq!(
+            decode_response(rsp.bytes()).map(|(_, rsp)| rsp),
+            Ok(Response::Error {
+                code: 0xff,
+                data: 0,
+                ext: &ext
+            })
+        );
+        assert_eq!(
+            host.parse_lock(rsp.bytes()),
+            Err(RequesterError::Tdisp {
+                code: 0xff,
+                data: 0
+            })
+        );
+        // Without vendor error data, and with an empty vendor ID, still well formed.
+        for ext in [&[0u8, 2, 0x86, 0x80][..], &[1, 0][..]] {
+            let rsp = encode_rsp(
+                FID,
+                &Response::Error {
+                    code: 0xff,
+                    data: 0,
+                    ext,
+                },
+            );
+            assert!(matches!(
+                decode_response(rsp.bytes()),
+                Ok((_, Response::Error { code: 0xff, .. }))
+            ));
+        }
+    }
+
+    #[test]
+    fn vendor_specific_error_with_truncated_vendor_id_is_malformed() {
+        for ext in [&[][..], &[0u8][..], &[0, 2, 0x86][..], &[0, 255][..]] {
+            let rsp = encode_rsp(
+                FID,
+                &Response::Error {
+                    code: 0xff,
+                    data: 0,
+                    ext,
+                },
+            );
+            assert_eq!(decode_response(rsp.bytes()), Err(CodecError::Truncated));
+        }
+        // Other errors carry no extended data.
+        let rsp = encode_rsp(
+            FID,
+            &Response::Error {
+                code: ErrorCode::Busy as u32,
+                data: 0,
+                ext: &[0, 0],
+            },
+        );
+        assert_eq!(decode_response(rsp.bytes()), Err(CodecError::TrailingBytes));
+    }
+
+    #[test]
+    fn spdm_error_is_reported_as_such() {
+        let host = Requester::new(FID);
+        let rsp = [
+            SPDM_VERSION,
+            SPDM_ERROR,
+            spdm_error::UNSUPPORTED_REQUEST,
+            0xfe,
+        ];
+        let err = RequesterError::Spdm {
+            code: spdm_error::UNSUPPORTED_REQUEST,
+            data: 0xfe,
+        };
+        assert_eq!(host.parse_version(&rsp), Err(err));
+        assert_eq!(host.parse_lock(&rsp), Err(err));
+        assert_eq!(host.parse_stop(&rsp), Err(err));
+        // Extended error data up to 32 bytes is allowed, more is malformed.
+        let mut long = [0u8; 4 + 33];
+        long[..4].copy_from_slice(&rsp);
+        assert_eq!(host.parse_stop(&long[..36]), Err(err));
+        assert!(matches!(
+            host.parse_stop(&long),
+            Err(RequesterError::Codec(_))
+        ));
+        // An SPDM ERROR in another version is not an answer to our requests.
+        let other = [0x11, SPDM_ERROR, spdm_error::INVALID_REQUEST, 0];
+        assert_eq!(
+            host.parse_stop(&other),
+            Err(RequesterError::Codec(CodecError::BadSpdmVersion(0x11)))
+        );
+        assert_eq!(decode_spdm_error(&rsp[..3]), None);
     }
 
     #[test]
@@ -189,7 +312,7 @@ mod tests {
             bench.fetch(16),
             Err(RequesterError::Tdisp {
                 code: ErrorCode::InvalidInterfaceState as u32,
-                data: State::ConfigUnlocked as u32
+                data: 0
             })
         );
     }

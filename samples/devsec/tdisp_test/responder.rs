@@ -11,6 +11,9 @@ mod tests {
     use crate::suites::common::*;
     use crate::tdisp::*;
 
+    const B0: u64 = 0xe000_0000 / 4096;
+    const B2: u64 = 0xe010_0000 / 4096;
+
     // ---- Responder: every request in every state ------------------------------------------
 
     #[test]
@@ -36,7 +39,7 @@ mod tests {
         let (rsp, state) = answer_in(s, |_| Request::GetDeviceInterfaceState);
         assert_eq!(
             decode_response(rsp.bytes()),
-            Ok((FID, Response::DeviceInterfaceState(s)))
+            Ok((iid(FID), Response::DeviceInterfaceState(s)))
         );
         assert_eq!(state, s);
         let (rsp, state) = answer_in(s, |nonce| Request::StartInterface { nonce });
@@ -71,7 +74,7 @@ mod tests {
         let (rsp, state) = answer_in(s, |_| Request::GetDeviceInterfaceState);
         assert_eq!(
             decode_response(rsp.bytes()),
-            Ok((FID, Response::DeviceInterfaceState(s)))
+            Ok((iid(FID), Response::DeviceInterfaceState(s)))
         );
         assert_eq!(state, s);
         let (rsp, state) = answer_in(s, |nonce| Request::StartInterface { nonce });
@@ -109,7 +112,7 @@ mod tests {
         let (rsp, state) = answer_in(s, |_| Request::GetDeviceInterfaceState);
         assert_eq!(
             decode_response(rsp.bytes()),
-            Ok((FID, Response::DeviceInterfaceState(s)))
+            Ok((iid(FID), Response::DeviceInterfaceState(s)))
         );
         assert_eq!(state, s);
         let (rsp, state) = answer_in(s, |nonce| Request::StartInterface { nonce });
@@ -147,7 +150,7 @@ mod tests {
         let (rsp, state) = answer_in(s, |_| Request::GetDeviceInterfaceState);
         assert_eq!(
             decode_response(rsp.bytes()),
-            Ok((FID, Response::DeviceInterfaceState(s)))
+            Ok((iid(FID), Response::DeviceInterfaceState(s)))
         );
         assert_eq!(state, s);
         let (rsp, state) = answer_in(s, |nonce| Request::StartInterface { nonce });
@@ -166,18 +169,34 @@ mod tests {
     }
 
     #[test]
-    fn invalid_interface_state_error_carries_state() {
-        let (rsp, _) = answer_in(State::Run, |_| lock_request());
-        assert_eq!(
-            decode_response(rsp.bytes()),
-            Ok((
-                FID,
-                Response::Error {
-                    code: ErrorCode::InvalidInterfaceState as u32,
-                    data: State::Run as u32
-                }
-            ))
-        );
+    fn invalid_interface_state_error_data_is_zero() {
+        type Case = (State, fn(Nonce) -> Request);
+        let cases: [Case; 4] = [
+            (State::Run, |_| lock_request()),
+            (State::Error, |_| lock_request()),
+            (State::ConfigUnlocked, |nonce| Request::StartInterface {
+                nonce,
+            }),
+            (State::Error, |_| Request::GetDeviceInterfaceReport {
+                offset: 0,
+                length: 16,
+            }),
+        ];
+        for (state, req) in cases {
+            let (rsp, after) = answer_in(state, req);
+            assert_eq!(
+                decode_response(rsp.bytes()),
+                Ok((
+                    iid(FID),
+                    Response::Error {
+                        code: ErrorCode::InvalidInterfaceState as u32,
+                        data: 0,
+                        ext: &[],
+                    }
+                ))
+            );
+            assert_eq!(after, state);
+        }
     }
 
     // ---- Responder: individual messages ---------------------------------------------------
@@ -188,7 +207,7 @@ mod tests {
         let rsp = bench.send(&Request::GetVersion);
         assert_eq!(
             decode_response(rsp.bytes()),
-            Ok((FID, Response::Version { versions: &[0x10] }))
+            Ok((iid(FID), Response::Version { versions: &[0x10] }))
         );
         assert_eq!(bench.host.parse_version(rsp.bytes()), Ok(()));
     }
@@ -210,7 +229,40 @@ mod tests {
             assert!(MessageType::from_u8(code).is_some_and(|t| caps.supports(t)));
         }
         assert!(!caps.supports(MessageType::Version));
-        assert_eq!(caps.lock_flags_supported, lock_flags::ALL);
+    }
+
+    #[test]
+    fn capabilities_advertise_only_implemented_lock_flags() {
+        let mut bench = Bench::new();
+        let rsp = bench.send(&Request::GetCapabilities { tsm_caps: 0 });
+        let (caps, _) = bench
+            .host
+            .parse_capabilities(rsp.bytes())
+            .unwrap_or_default();
+        assert_eq!(
+            caps.lock_flags_supported,
+            lock_flags::NO_FW_UPDATE | lock_flags::SYSTEM_CACHE_LINE_SIZE | lock_flags::LOCK_MSIX
+        );
+        assert_eq!(caps.lock_flags_supported, LOCK_FLAGS_SUPPORTED);
+        assert_eq!(caps.lock_flags_supported & lock_flags::BIND_P2P, 0);
+        assert_eq!(
+            caps.lock_flags_supported & lock_flags::ALL_REQUEST_REDIRECT,
+            0
+        );
+    }
+
+    #[test]
+    fn lock_with_unimplemented_flag_is_invalid_request() {
+        for flag in [lock_flags::BIND_P2P, lock_flags::ALL_REQUEST_REDIRECT] {
+            let mut bench = Bench::new();
+            let rsp = bench.send(&Request::LockInterface(LockParams {
+                flags: flag | lock_flags::NO_FW_UPDATE,
+                ..LockParams::default()
+            }));
+            assert_eq!(error_of(&rsp), Some(ErrorCode::InvalidRequest));
+            assert_eq!(bench.dev.state(), State::ConfigUnlocked);
+            assert_eq!(bench.state(), Ok(State::ConfigUnlocked));
+        }
     }
 
     #[test]
@@ -274,7 +326,7 @@ mod tests {
         assert_eq!(error_of(&rsp), Some(ErrorCode::InvalidRequest));
         assert_eq!(bench.dev.state(), State::ConfigUnlocked);
         let rsp = bench.send(&Request::LockInterface(LockParams {
-            flags: lock_flags::ALL,
+            flags: LOCK_FLAGS_SUPPORTED,
             ..LockParams::default()
         }));
         assert_eq!(type_of(&rsp), Some(MessageType::LockInterfaceResponse));
@@ -395,8 +447,8 @@ mod tests {
         let report = bench.fetch(0xffff);
         assert_eq!(report, Ok(good_report(0)));
         assert_eq!(
-            report.map(|r| check_report_against_bars(&r, &BARS, 0)),
-            Ok(Ok(()))
+            report.map(|r| check_report_against_bars(&r, &BARS, 0, 0).is_ok()),
+            Ok(true)
         );
     }
 
@@ -442,8 +494,8 @@ mod tests {
         let report = bench.fetch(0x100);
         assert_eq!(report, Ok(good_report(OFFSET)));
         assert_eq!(
-            report.map(|r| check_report_against_bars(&r, &BARS, OFFSET)),
-            Ok(Ok(()))
+            report.map(|r| check_report_against_bars(&r, &BARS, OFFSET, 0).is_ok()),
+            Ok(true)
         );
     }
 
@@ -552,8 +604,8 @@ mod tests {
         let report = bench.fetch(0xffff);
         assert_eq!(report.map(|r| encoded_len(&r)), Ok(MAX_REPORT_LEN));
         assert_eq!(
-            report.map(|r| check_report_against_bars(&r, &bars, 0)),
-            Ok(Ok(()))
+            report.map(|r| check_report_against_bars(&r, &bars, 0, 0).is_ok()),
+            Ok(true)
         );
     }
 
@@ -598,6 +650,29 @@ mod tests {
     }
 
     #[test]
+    fn unsupported_request_error_data_is_request_code() {
+        let (mut bench, _) = Bench::in_state(State::ConfigLocked);
+        // Undefined codes and response codes sent as requests.
+        for code in [0x80, 0x88, 0xff, 0x00, 0x03, 0x7f] {
+            let mut req = encode(FID, &Request::GetVersion);
+            req.set(TDISP_TYPE, code);
+            let rsp = bench.raw(req.bytes());
+            assert_eq!(
+                decode_response(rsp.bytes()),
+                Ok((
+                    iid(FID),
+                    Response::Error {
+                        code: ErrorCode::UnsupportedRequest as u32,
+                        data: u32::from(code),
+                        ext: &[],
+                    }
+                ))
+            );
+        }
+        assert_eq!(bench.dev.state(), State::ConfigLocked);
+    }
+
+    #[test]
     fn wrong_interface_is_invalid_interface() {
         let (mut bench, nonce) = Bench::in_state(State::ConfigLocked);
         for req in all_requests(nonce) {
@@ -607,39 +682,85 @@ mod tests {
             // The error names the interface the request named.
             assert_eq!(
                 decode_response(rsp.bytes()).map(|(id, _)| id),
-                Ok(OTHER_FID)
+                Ok(iid(OTHER_FID))
             );
         }
         assert_eq!(bench.dev.state(), State::ConfigLocked);
     }
 
     #[test]
-    fn truncated_request_is_invalid_request() {
+    fn reserved_interface_id_bytes_are_compared() {
+        let (mut bench, nonce) = Bench::in_state(State::ConfigLocked);
+        for at in 0..8 {
+            let mut req = encode(FID, &Request::StartInterface { nonce });
+            req.set(INTERFACE_RESERVED + at, 0x01);
+            let rsp = bench.raw(req.bytes());
+            assert_eq!(error_of(&rsp), Some(ErrorCode::InvalidInterface));
+            // The error echoes all 12 bytes of the ID the request named.
+            let id = InterfaceId {
+                function_id: FID,
+                reserved: 1 << (8 * at),
+            };
+            assert_eq!(decode_response(rsp.bytes()).map(|(id, _)| id), Ok(id));
+        }
+        assert_eq!(bench.dev.state(), State::ConfigLocked);
+        assert_eq!(bench.start(nonce), Ok(()));
+    }
+
+    #[test]
+    fn truncated_request_is_spdm_invalid_request() {
         let (mut bench, nonce) = Bench::in_state(State::ConfigLocked);
         let msg = encode(FID, &Request::StartInterface { nonce });
         for len in 0..msg.len {
             let rsp = bench.raw(msg.prefix(len));
-            assert_eq!(error_of(&rsp), Some(ErrorCode::InvalidRequest));
+            assert_eq!(
+                spdm_error_of(&rsp),
+                Some((SPDM_VERSION, spdm_error::INVALID_REQUEST, 0))
+            );
         }
         assert_eq!(bench.dev.state(), State::ConfigLocked);
     }
 
     #[test]
-    fn zero_length_request_is_invalid_request() {
+    fn zero_length_request_is_spdm_invalid_request() {
         let mut bench = Bench::new();
         let rsp = bench.raw(&[]);
-        assert_eq!(error_of(&rsp), Some(ErrorCode::InvalidRequest));
-        assert_eq!(decode_response(rsp.bytes()).map(|(id, _)| id), Ok(FID));
+        assert_eq!(
+            spdm_error_of(&rsp),
+            Some((SPDM_VERSION, spdm_error::INVALID_REQUEST, 0))
+        );
+        assert_eq!(
+            bench.host.parse_state(rsp.bytes()),
+            Err(RequesterError::Spdm {
+                code: spdm_error::INVALID_REQUEST,
+                data: 0
+            })
+        );
     }
 
     #[test]
-    fn payload_length_beyond_buffer_is_invalid_request() {
+    fn truncated_tdisp_header_is_invalid_request() {
+        let mut bench = Bench::new();
+        let mut req = encode(FID, &Request::GetVersion);
+        // Keep the SPDM framing consistent, cut the TDISP header.
+        req.len = PROTOCOL + 1 + TDISP_HEADER_LEN - 1;
+        req.set_u16(PAYLOAD_LEN, (req.len - SPDM_VD_HEADER_LEN) as u16);
+        let rsp = bench.raw(req.bytes());
+        assert_eq!(error_of(&rsp), Some(ErrorCode::InvalidRequest));
+        assert_eq!(decode_response(rsp.bytes()).map(|(id, _)| id), Ok(iid(FID)));
+    }
+
+    #[test]
+    fn payload_length_beyond_buffer_is_spdm_invalid_request() {
         let mut bench = Bench::new();
         let mut req = encode(FID, &Request::GetVersion);
         req.set_u16(PAYLOAD_LEN, 0xffff);
         req.len = MAX_MESSAGE_LEN;
         let rsp = bench.raw(req.bytes());
-        assert_eq!(error_of(&rsp), Some(ErrorCode::InvalidRequest));
+        assert_eq!(
+            spdm_error_of(&rsp),
+            Some((SPDM_VERSION, spdm_error::INVALID_REQUEST, 0))
+        );
     }
 
     #[test]
@@ -665,21 +786,88 @@ mod tests {
     }
 
     #[test]
-    fn non_tdisp_framing_is_invalid_request() {
+    fn spdm_major_version_2_is_spdm_version_mismatch() {
+        let (mut bench, nonce) = Bench::in_state(State::ConfigLocked);
+        for version in [0x20, 0x00, 0xff] {
+            let mut req = encode(FID, &Request::StartInterface { nonce });
+            req.set(0, version);
+            let rsp = bench.raw(req.bytes());
+            assert_eq!(
+                spdm_error_of(&rsp),
+                Some((SPDM_VERSION, spdm_error::VERSION_MISMATCH, 0))
+            );
+        }
+        assert_eq!(bench.dev.state(), State::ConfigLocked);
+    }
+
+    #[test]
+    fn other_spdm_request_code_is_spdm_unsupported_request() {
+        let mut bench = Bench::new();
+        for code in [0x7e, 0x81, 0xe0] {
+            let mut req = encode(FID, &lock_request());
+            req.set(SPDM_CODE, code);
+            let rsp = bench.raw(req.bytes());
+            assert_eq!(
+                spdm_error_of(&rsp),
+                Some((SPDM_VERSION, spdm_error::UNSUPPORTED_REQUEST, code))
+            );
+        }
+        assert_eq!(bench.dev.state(), State::ConfigUnlocked);
+    }
+
+    #[test]
+    fn foreign_vendor_defined_request_is_spdm_unsupported_request() {
         let mut bench = Bench::new();
         let edits: [(usize, u8); 5] = [
-            (0, 0x20),
-            (SPDM_CODE, 0x7e),
             (STANDARD_ID, 0x04),
             (VENDOR_ID_LEN, 0),
+            (VENDOR_ID, 0x86),
+            (VENDOR_ID + 1, 0x80),
             (PROTOCOL, PROTOCOL_IDE_KM),
         ];
         for (at, value) in edits {
-            let mut req = encode(FID, &Request::GetVersion);
+            let mut req = encode(FID, &lock_request());
             req.set(at, value);
             let rsp = bench.raw(req.bytes());
-            assert_eq!(error_of(&rsp), Some(ErrorCode::InvalidRequest));
+            assert_eq!(
+                spdm_error_of(&rsp),
+                Some((
+                    SPDM_VERSION,
+                    spdm_error::UNSUPPORTED_REQUEST,
+                    SPDM_VENDOR_DEFINED_REQUEST
+                ))
+            );
+            assert_eq!(error_of(&rsp), None);
         }
+        assert_eq!(bench.dev.state(), State::ConfigUnlocked);
+    }
+
+    #[test]
+    fn response_echoes_request_spdm_version() {
+        let mut bench = Bench::new();
+        for version in [0x10, 0x11, 0x12, 0x13] {
+            let mut req = encode(FID, &Request::GetDeviceInterfaceState);
+            req.set(0, version);
+            let rsp = bench.raw(req.bytes());
+            assert_eq!(rsp.buf.first(), Some(&version));
+            assert!(unwrap_spdm(rsp.bytes(), SPDM_VENDOR_DEFINED_RESPONSE).is_ok());
+            // The requester speaks 1.2 only.
+            let parsed = bench.host.parse_state(rsp.bytes());
+            if version == SPDM_VERSION {
+                assert_eq!(parsed, Ok(State::ConfigUnlocked));
+            } else {
+                assert_eq!(
+                    parsed,
+                    Err(RequesterError::Codec(CodecError::BadSpdmVersion(version)))
+                );
+            }
+        }
+        // An SPDM ERROR for a VENDOR_DEFINED fault is in the request's version too.
+        let mut req = encode(FID, &Request::GetVersion);
+        req.set(0, 0x11);
+        req.set(PROTOCOL, PROTOCOL_IDE_KM);
+        let rsp = bench.raw(req.bytes());
+        assert_eq!(spdm_error_of(&rsp).map(|(version, ..)| version), Some(0x11));
     }
 
     #[test]
@@ -713,8 +901,8 @@ mod tests {
             }
             let len = round % buf.len();
             let rsp = bench.raw(buf.get(..len).unwrap_or(&[]));
-            assert!(rsp.len >= TDISP_OVERHEAD);
-            assert!(decode_response(rsp.bytes()).is_ok());
+            // Every request is answered: a TDISP response or an SPDM ERROR.
+            assert!(decode_response(rsp.bytes()).is_ok() || spdm_error_of(&rsp).is_some());
             let _ = InterfaceReport::decode(buf.get(..len).unwrap_or(&[]));
             let _ = decode_request(buf.get(..len).unwrap_or(&[]));
             let _ = decode_response(buf.get(..len).unwrap_or(&[]));
@@ -737,6 +925,32 @@ mod tests {
             assert_eq!(bench.dev.state(), State::ConfigUnlocked);
             assert!(bench.lock().is_ok());
         }
+    }
+
+    #[test]
+    fn injected_vendor_specific_error_carries_extended_data() {
+        let mut bench = Bench::new();
+        bench.dev.fail_next_request(ErrorCode::VendorSpecificError);
+        let rsp = bench.send(&lock_request());
+        assert_eq!(
+            decode_response(rsp.bytes()),
+            Ok((
+                iid(FID),
+                Response::Error {
+                    code: 0xff,
+                    data: 0,
+                    ext: &[3, 2, 0x01, 0x00],
+                }
+            ))
+        );
+        assert_eq!(
+            bench.host.parse_lock(rsp.bytes()),
+            Err(RequesterError::Tdisp {
+                code: 0xff,
+                data: 0
+            })
+        );
+        assert_eq!(bench.dev.state(), State::ConfigUnlocked);
     }
 
     #[test]
@@ -763,8 +977,8 @@ mod tests {
         let report = bench.fetch(0x100);
         assert!(report.is_ok());
         assert_eq!(
-            report.map(|r| check_report_against_bars(&r, &BARS, 0)),
-            Ok(Err(ReportCheckError::RangeOutsideBar { range_id: 0 }))
+            report.map(|r| check_report_against_bars(&r, &BARS, 0, 0)),
+            Ok(Err(ReportCheckError::OutsideBars { range_id: 0 }))
         );
     }
 
@@ -776,11 +990,8 @@ mod tests {
             .set_report_corruption(ReportCorruption::RangeCount);
         let report = bench.fetch(0x100);
         assert_eq!(
-            report.map(|r| check_report_against_bars(&r, &BARS, 0)),
-            Ok(Err(ReportCheckError::RangeCountMismatch {
-                reported: 1,
-                expected: 2
-            }))
+            report.map(|r| check_report_against_bars(&r, &BARS, 0, 0)),
+            Ok(Err(ReportCheckError::BarNotReported { bar: 2 }))
         );
     }
 
@@ -808,7 +1019,7 @@ mod tests {
             bench.dev.set_report_corruption(corruption);
             let checked = bench
                 .fetch(0x100)
-                .map(|r| check_report_against_bars(&r, &[], 0));
+                .map(|r| check_report_against_bars(&r, &[], 0, 0));
             assert!(matches!(checked, Ok(Err(_))));
         }
         bench.dev.set_report_corruption(ReportCorruption::Truncated);
@@ -827,8 +1038,8 @@ mod tests {
         assert!(changed.is_ok());
         assert_ne!(changed, good);
         assert_eq!(
-            changed.map(|r| check_report_against_bars(&r, &BARS, 0)),
-            Ok(Ok(()))
+            changed.map(|r| check_report_against_bars(&r, &BARS, 0, 0).is_ok()),
+            Ok(true)
         );
         bench.dev.set_report_corruption(ReportCorruption::None);
         assert_eq!(bench.fetch(0x100), good);
@@ -952,6 +1163,122 @@ mod tests {
         assert_eq!(dev.set_device_specific(&[0; MAX_DEVICE_SPECIFIC]), Ok(()));
     }
 
+    #[test]
+    fn segments_limit_is_enforced() {
+        let mut dev = Responder::new(FID);
+        assert_eq!(
+            dev.set_segments(&[Segment::default(); MAX_RANGES + 1]),
+            Err(ConfigError::TooManySegments)
+        );
+        assert_eq!(dev.segments(), &[]);
+        assert_eq!(dev.set_segments(&[Segment::default(); MAX_RANGES]), Ok(()));
+        assert_eq!(dev.segments().len(), MAX_RANGES);
+        assert_eq!(dev.set_segments(&[]), Ok(()));
+        assert_eq!(dev.segments(), &[]);
+    }
+
+    /// Locks a bench whose report has `segments`; returns the fetched report.
+    fn report_of(segments: &[Segment]) -> Result<InterfaceReport, RequesterError> {
+        let mut bench = Bench::new();
+        let _ = bench.dev.set_segments(segments);
+        bench.lock()?;
+        bench.fetch(0x100)
+    }
+
+    #[test]
+    fn report_layout_follows_segments() {
+        let segments = [
+            Segment {
+                bar: 0,
+                first_page: 0,
+                pages: 1,
+                attributes: range_attr::NON_TEE,
+                range_id: 0x10,
+            },
+            Segment {
+                bar: 0,
+                first_page: 1,
+                pages: 2,
+                attributes: 0,
+                range_id: 0x11,
+            },
+            Segment {
+                bar: 0,
+                first_page: 3,
+                pages: 0,
+                attributes: range_attr::MSIX_TABLE | range_attr::MSIX_PBA,
+                range_id: 0x12,
+            },
+            Segment {
+                bar: 2,
+                ..Segment::default()
+            },
+        ];
+        let report = report_of(&segments);
+        let expected = [
+            range_with(B0, 1, 0x10, range_attr::NON_TEE),
+            range(B0 + 1, 2, 0x11),
+            range_with(
+                B0 + 3,
+                1,
+                0x12,
+                range_attr::MSIX_TABLE | range_attr::MSIX_PBA,
+            ),
+            range(B2, 1, 0),
+        ];
+        assert_eq!(report.map(|r| r.ranges() == expected), Ok(true));
+        let checked = report.map(|r| check_report_against_bars(&r, &BARS, 0, 0));
+        assert_eq!(
+            checked.map(|c| c.map(|c| c.private_ranges().count())),
+            Ok(Ok(2))
+        );
+    }
+
+    #[test]
+    fn report_layout_without_segments_is_one_range_per_bar() {
+        assert_eq!(
+            report_of(&[]).map(|r| r.ranges() == [range(B0, 4, 0), range(B2, 1, 2)]),
+            Ok(true)
+        );
+    }
+
+    #[test]
+    fn segment_outside_its_bar_fails_the_lock() {
+        let bad = [
+            // Past the end of BAR0 (4 pages).
+            Segment {
+                bar: 0,
+                first_page: 2,
+                pages: 3,
+                ..Segment::default()
+            },
+            // Starts past the end.
+            Segment {
+                bar: 0,
+                first_page: 4,
+                ..Segment::default()
+            },
+            Segment {
+                bar: 0,
+                first_page: u64::MAX,
+                pages: 1,
+                ..Segment::default()
+            },
+            // A BAR the device does not have.
+            Segment {
+                bar: 1,
+                ..Segment::default()
+            },
+        ];
+        for segment in bad {
+            let mut bench = Bench::new();
+            let _ = bench.dev.set_segments(&[segment]);
+            let rsp = bench.send(&lock_request());
+            assert_eq!(error_of(&rsp), Some(ErrorCode::InvalidDeviceConfiguration));
+            assert_eq!(bench.dev.state(), State::ConfigUnlocked);
+        }
+    }
+
     // ---- Full life cycle ------------------------------------------------------------------
 
     #[test]
@@ -972,8 +1299,8 @@ mod tests {
 
         let report = bench.fetch(32);
         assert_eq!(
-            report.map(|r| check_report_against_bars(&r, &BARS, OFFSET)),
-            Ok(Ok(()))
+            report.map(|r| check_report_against_bars(&r, &BARS, OFFSET, 0).is_ok()),
+            Ok(true)
         );
 
         assert_eq!(bench.start(nonce.unwrap_or_default()), Ok(()));
