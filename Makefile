@@ -8,7 +8,7 @@ SHELL := /bin/bash
 T := tools/testing/devsec
 FLAVOUR ?= normal
 
-.PHONY: all run test check bench apply series series-check setup fetch prepare build print-kdir clean help
+.PHONY: all run test check bench fuzz apply series series-check setup fetch prepare build print-kdir clean help
 
 all: help
 
@@ -17,6 +17,7 @@ help:
 	@echo "make test        every test (both flavours, build variants, checks)"
 	@echo "make check       host-side static checks against the normal build"
 	@echo "make bench       latency, scaling and hot-path benchmarks -> bench/results.md"
+	@echo "make fuzz        coverage-guided fuzzing of the TDISP library (FUZZ_SECONDS per target)"
 	@echo "make series      export a git format-patch series on the pinned base to out/series"
 	@echo "make apply KSRC=/path/to/linux-7.3   apply the overlay to your own tree"
 	@echo "make build       build FLAVOUR (normal|debug|nocc|norust)"
@@ -31,6 +32,9 @@ test:
 
 bench:
 	@$(T)/bench.sh
+
+fuzz: setup
+	@$(T)/fuzz.sh
 
 setup:
 	@$(T)/setup.sh

@@ -4,6 +4,8 @@
 # test.sh: everything 'make test' does:
 #   toolchain, pinned source, prepared tree;
 #   devsec-agent: static build for the guests, cargo test, clippy, rustfmt;
+#   the TDISP library on the host: KUnit cases as cargo tests, a short seeded
+#   fuzzing run, clippy, rustfmt (in the background, beside the builds);
 #   normal flavour: build, boot, KUnit + guest suite;  host checks;
 #   debug flavour (lockdep, KASAN, kmemleak): build, boot, same suites;
 #   kcsan flavour (KCSAN, which excludes KASAN): build, boot, same suites;
@@ -115,7 +117,12 @@ build_kernel() {
 order+=(agent)
 step agent "$here/agent.sh" >"$res/agent.ktap"
 
+# The TDISP library on the host; about half a minute of one CPU.
 jobs_bg=()
+order+=(tdisp_host)
+step tdisp_host nice -n 10 "$here/tdisp-host.sh" >"$res/tdisp.ktap" &
+jobs_bg+=($!)
+
 nice=()
 for f in normal debug kcsan; do
 	want $f || continue
@@ -159,7 +166,7 @@ wait "${jobs_bg[@]}"
 	done
 } >"$res/host.ktap"
 
-ktap_args=("host=$res/host.ktap" "agent=$res/agent.ktap")
+ktap_args=("host=$res/host.ktap" "agent=$res/agent.ktap" "tdisp=$res/tdisp.ktap")
 for f in normal debug kcsan nocc; do
 	[ -f "$res/$f.log" ] && ktap_args+=("$f=$res/$f.log")
 	[ $f = normal ] && [ -f "$res/check.ktap" ] && ktap_args+=("check=$res/check.ktap")

@@ -1,0 +1,64 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# tdisp-host.sh: the TDISP library (samples/devsec/tdisp/) on the host, as
+# the crate in tools/testing/devsec/tdisp-host/ builds it: every KUnit case of
+# samples/devsec/tdisp_test/ as a cargo test, a short seeded fuzzing run of
+# every fuzz target (tdisp-fuzz-quick, stable toolchain, TDISP_FUZZ_SECONDS
+# per target, default 6), clippy with warnings as errors and rustfmt. KTAP on
+# stdout, one point per test, per fuzz target and per check.
+
+. "$(dirname "$0")/common.sh"
+set +e
+
+src=$OVERLAY/tools/testing/devsec/tdisp-host
+export CARGO_TARGET_DIR=$CACHE/tdisp-host/target
+log=$CACHE/tdisp-host/log
+mkdir -p "$CARGO_TARGET_DIR"
+cd "$src" || die "no $src"
+
+lines=()
+n=0
+point() { # point STATUS NAME [DIAG FILE]
+	n=$((n + 1))
+	if [ "$1" = 0 ]; then
+		lines+=("ok $n $2")
+	else
+		lines+=("not ok $n $2")
+		[ -n "${3:-}" ] && while IFS= read -r l; do lines+=("# $l"); done < <(tail -n 15 "$3")
+	fi
+}
+
+# One point per KUnit case, named suite.case as in the guest's KTAP:
+# "test suites::responder::tests::NAME ... ok" is devsec_tdisp_responder.NAME.
+cargo test --quiet --locked --no-fail-fast -- --format=pretty >"$log.test" 2>&1
+rc=$?
+while read -r suite name status; do
+	case $status in
+	ok) point 0 "devsec_tdisp_$suite.$name" ;;
+	*) point 1 "devsec_tdisp_$suite.$name" "$log.test" ;;
+	esac
+done < <(sed -n 's/^test suites::\([a-z]*\)::tests::\(.*\) \.\.\. \(ok\|FAILED\)$/\1 \2 \3/p' "$log.test")
+# A failure to build the tests, or a crash, shows here.
+point $rc cargo_test "$log.test"
+
+cargo build --quiet --locked --release --bin tdisp-fuzz-quick >"$log.fuzz" 2>&1
+rc=$?
+point $rc fuzz_quick_build "$log.fuzz"
+if [ $rc = 0 ]; then
+	"$CARGO_TARGET_DIR/release/tdisp-fuzz-quick" "${TDISP_FUZZ_SECONDS:-6}" >>"$log.fuzz" 2>&1
+	while read -r status name; do
+		# The runner's own comment lines carry the figures; keep them.
+		while IFS= read -r l; do lines+=("$l"); done < <(grep "^# $name:" "$log.fuzz")
+		point "$([ "$status" = ok ] && echo 0 || echo 1)" "$name"
+	done < <(sed -n 's/^\(ok\|not ok\) [0-9]* \(fuzz_[a-z]*\)$/\1 \2/p' "$log.fuzz" | sed 's/^not ok/fail/')
+fi
+
+cargo clippy --quiet --locked --all-targets -- -D warnings >"$log.clippy" 2>&1
+point $? clippy_clean "$log.clippy"
+cargo fmt --check >"$log.fmt" 2>&1
+point $? rustfmt_clean "$log.fmt"
+
+echo "KTAP version 1"
+echo "1..$n"
+printf '%s\n' "${lines[@]}"

@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The devsec TDISP library on the host.
+//!
+//! `samples/devsec/tdisp/` is core-only safe Rust, so the very files the kernel modules
+//! include build here unchanged, with every cfg the KUnit suite uses (see `build.rs`).
+//! `cargo test` runs the KUnit suites of `samples/devsec/tdisp_test/` as ordinary tests
+//! (the `kunit-shim` crate stands in for `#[kunit_tests]`), and [`fuzz`] holds the fuzz
+//! targets that both the libFuzzer harness (`fuzz/`) and the seeded stable-toolchain runner
+//! (`src/bin/tdisp-fuzz-quick.rs`) drive.
+
+// The suites say `use kernel::prelude::*;`: on the host that is this crate's `prelude`.
+extern crate self as kernel;
+
+/// What the suites take from the kernel prelude: the `#[kunit_tests]` attribute.
+pub mod prelude {
+    pub use kunit_shim::kunit_tests;
+}
+
+/// The whole TDISP library, by path. Items only the kernel users or only the suites need
+/// are unused in a plain host build.
+#[allow(dead_code, unused_imports)]
+#[path = "../../../../../samples/devsec/tdisp"]
+mod tdisp {
+    mod codec;
+    mod doe;
+    mod report;
+    mod requester;
+    mod responder;
+
+    pub(crate) use codec::*;
+    pub(crate) use doe::*;
+    pub(crate) use report::*;
+    pub(crate) use requester::*;
+    pub(crate) use responder::*;
+}
+
+/// The KUnit suites, by path.
+#[cfg(test)]
+#[path = "../../../../../samples/devsec/tdisp_test"]
+mod suites {
+    mod codec;
+    mod common;
+    mod doe;
+    mod report;
+    mod requester;
+    mod responder;
+}
+
+pub mod fuzz;
