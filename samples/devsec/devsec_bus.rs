@@ -29,7 +29,8 @@
 //! not cover its SR-IOV capability.
 //!
 //! The TDISP interface ID of an endpoint is its requester ID (bus << 8 | devfn) without a
-//! segment. Its interface report has one range: BAR0 as currently programmed.
+//! segment. Its interface report describes BAR0 as currently programmed: by default one
+//! range covering it, or the layout chosen in debugfs (`report_layout`).
 //!
 //! Configuration cycles reach an endpoint in atomic context, possibly under the PCI core's raw
 //! `pci_lock` (config writes from user space), where the kernel's CRNG may not be used. Each
@@ -51,6 +52,12 @@
 //!   never answered), `no_entropy` (every LOCK_INTERFACE_REQUEST gets INSUFFICIENT_ENTROPY),
 //!   `none` (clear all). Read: the active faults, or `none`. The last three are faults of the
 //!   endpoint; set on a VF, they act on its PF, which answers for it.
+//! - `report_layout` (write one word; read: the current one): the interface report layout of
+//!   BAR0 (four 4 KiB pages) from the next LOCK_INTERFACE on: `bar` (one range, the default),
+//!   `msix` (pages 0-1, then the MSI-X table and the MSI-X PBA ranges, pages 2 and 3),
+//!   `non_tee` (page 0 NON_TEE, pages 1-3), `multi` (four one-page ranges), `inside` (pages
+//!   1-2 only: a range starting inside the BAR), `updatable` (the whole BAR, UPDATABLE). The
+//!   device has no MSI-X capability; the layouts exercise what the TSM makes of the report.
 //! - `remove` (write `1`, PFs only): surprise removal; the function and its VFs stop answering
 //!   configuration cycles and its `pci_dev` is removed. The directory stays until the module is
 //!   unloaded.
@@ -417,6 +424,8 @@ struct DeviceFaults {
 /// A TDISP interface: the physical function's own, or that of one of its virtual functions.
 struct Tdi {
     responder: tdisp::Responder,
+    /// The report layout of the next LOCK_INTERFACE.
+    layout: Layout,
     /// The next START in CONFIG_LOCKED fails with INVALID_NONCE.
     bad_nonce: bool,
     /// The next successful START is followed at once by ERROR.
@@ -428,6 +437,7 @@ impl Tdi {
     fn new(rid: u16) -> Self {
         Self {
             responder: tdisp::Responder::new(tdisp::function_id(rid, None)),
+            layout: Layout::Bar,
             bad_nonce: false,
             error_after_start: false,
         }
@@ -951,7 +961,7 @@ impl Endpoint {
                     (Ok((id, _)), Some(sriov)) => sriov
                         .live_vfs()
                         .map(|vf| &mut vf.tdi)
-                        .find(|tdi| tdi.responder.function_id() == *id),
+                        .find(|tdi| tdisp::InterfaceId::new(tdi.responder.function_id()) == *id),
                     _ => None,
                 }
                 .unwrap_or(&mut self.tdi);
@@ -1156,6 +1166,115 @@ impl EndpointFiles {
     }
 }
 
+/// Interface report layouts of BAR0 (16 KiB, four pages) the `report_layout` file offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Layout {
+    /// One private range: the whole BAR (the default).
+    Bar,
+    /// Pages 0-1 private, page 2 the MSI-X table, page 3 the MSI-X PBA.
+    Msix,
+    /// Page 0 NON_TEE, pages 1-3 private.
+    NonTee,
+    /// Four private one-page ranges.
+    Multi,
+    /// One private range of pages 1-2: it starts inside the BAR, pages 0 and 3 are not
+    /// reported.
+    Inside,
+    /// The whole BAR as an UPDATABLE range.
+    Updatable,
+}
+
+/// Shorthand for a segment of BAR0.
+const fn seg(first_page: u64, pages: u32, attributes: u16, range_id: u16) -> tdisp::Segment {
+    tdisp::Segment {
+        bar: 0,
+        first_page,
+        pages,
+        attributes,
+        range_id,
+    }
+}
+
+impl Layout {
+    const ALL: [Self; 6] = [
+        Self::Bar,
+        Self::Msix,
+        Self::NonTee,
+        Self::Multi,
+        Self::Inside,
+        Self::Updatable,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Bar => "bar",
+            Self::Msix => "msix",
+            Self::NonTee => "non_tee",
+            Self::Multi => "multi",
+            Self::Inside => "inside",
+            Self::Updatable => "updatable",
+        }
+    }
+
+    /// The segments of the layout; empty for the responder's default (one range per BAR).
+    fn segments(self) -> &'static [tdisp::Segment] {
+        use tdisp::range_attr::{
+            MSIX_PBA,
+            MSIX_TABLE,
+            NON_TEE,
+            UPDATABLE, //
+        };
+        const MSIX: [tdisp::Segment; 3] = [
+            seg(0, 2, 0, 0),
+            seg(2, 1, MSIX_TABLE, 1),
+            seg(3, 1, MSIX_PBA, 2),
+        ];
+        const NON_TEE_FIRST: [tdisp::Segment; 2] = [seg(0, 1, NON_TEE, 0), seg(1, 3, 0, 1)];
+        const MULTI: [tdisp::Segment; 4] = [
+            seg(0, 1, 0, 0),
+            seg(1, 1, 0, 1),
+            seg(2, 1, 0, 2),
+            seg(3, 1, 0, 3),
+        ];
+        const INSIDE: [tdisp::Segment; 1] = [seg(1, 2, 0, 0)];
+        const UPDATABLE_BAR: [tdisp::Segment; 1] = [seg(0, 0, UPDATABLE, 0)];
+        match self {
+            Self::Bar => &[],
+            Self::Msix => &MSIX,
+            Self::NonTee => &NON_TEE_FIRST,
+            Self::Multi => &MULTI,
+            Self::Inside => &INSIDE,
+            Self::Updatable => &UPDATABLE_BAR,
+        }
+    }
+}
+
+fn layout_show(files: &EndpointFiles, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let layout = files
+        .endpoint()
+        .lock()
+        .tdi_any(files.func)
+        .map(|tdi| tdi.layout);
+    writeln!(f, "{}", layout.map_or("none", Layout::name))
+}
+
+fn layout_store(files: &EndpointFiles, reader: &mut UserSliceReader) -> Result {
+    let mut buf = [0u8; 32];
+    let word = read_word(reader, &mut buf)?;
+    let Some(layout) = Layout::ALL.into_iter().find(|l| l.name() == word) else {
+        pr_err!("report_layout: unknown layout '{}'\n", word);
+        return Err(EINVAL);
+    };
+    let mut ep = files.endpoint().lock();
+    let tdi = ep.tdi_any_mut(files.func).ok_or(ENODEV)?;
+    // At most four segments: always within the responder's limit.
+    tdi.responder
+        .set_segments(layout.segments())
+        .map_err(|_| EINVAL)?;
+    tdi.layout = layout;
+    Ok(())
+}
+
 /// Reads a short, trimmed word written to a debugfs file.
 fn read_word<'a>(reader: &mut UserSliceReader, buf: &'a mut [u8; 32]) -> Result<&'a str> {
     let len = reader.len();
@@ -1315,6 +1434,7 @@ fn function_files(
     let scope = root.scope(data, &name, |files, dir| {
         dir.read_callback_file(c"tdisp_state", files, &state_show);
         dir.read_write_callback_file(c"fault", files, &fault_show, &fault_store);
+        dir.read_write_callback_file(c"report_layout", files, &layout_show, &layout_store);
         // Surprise removal is of a whole endpoint; a VF goes away with its PF.
         if files.func == Func::Pf {
             dir.write_only_callback_file(c"remove", files, &remove_store);

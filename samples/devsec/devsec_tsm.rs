@@ -47,7 +47,8 @@
 //! | all-zero start nonce                                          | `EPROTO`          |
 //! | interface report malformed (truncated, inconsistent portions) | `EPROTO`          |
 //! | interface report differs from the one fetched at lock         | `EBADMSG`         |
-//! | interface report does not match the BARs                      | `EINVAL`          |
+//! | interface report refused: ranges not in exactly one BAR each, | `EINVAL`          |
+//! | overlapping, a BAR not reported, reserved bits, UPDATABLE     |                   |
 //! | interface report lacks NO_UPDATE_AFTER_LOCK                   | `EINVAL`          |
 //! | TDISP 1.0 not offered, or TDISP_ERROR VERSION_MISMATCH        | `EPROTONOSUPPORT` |
 //! | a needed request or lock flag not supported                   | `EOPNOTSUPP`      |
@@ -167,7 +168,8 @@ enum Failure {
     TooManyRounds,
     /// The interface report is not the one the device returned at lock.
     ReportChanged,
-    /// The interface report does not describe the function's BARs.
+    /// The interface report does not describe the function's BARs, or has a range the TSM
+    /// refuses.
     Mismatch(ReportCheckError),
     /// The report lacks NO_UPDATE_AFTER_LOCK although NO_FW_UPDATE was requested.
     UpdatableAfterLock(u16),
@@ -258,7 +260,7 @@ impl fmt::Display for Failure {
                 "interface report needs more than {MAX_REPORT_ROUNDS} requests"
             ),
             Self::ReportChanged => write!(f, "interface report changed since the lock"),
-            Self::Mismatch(err) => write!(f, "interface report does not match the BARs: {err:?}"),
+            Self::Mismatch(err) => write!(f, "interface report refused: {err:?}"),
             Self::UpdatableAfterLock(info) => write!(
                 f,
                 "interface report lacks NO_UPDATE_AFTER_LOCK (interface_info {info:#x})"
@@ -402,17 +404,25 @@ impl<'a> Session<'a> {
         request: &Request,
         parse: impl FnOnce(&Requester, &[u8]) -> Result<T, RequesterError>,
     ) -> Result<T> {
-        match self.try_step(request, parse) {
-            Ok(value) => Ok(value),
-            Err(Failure::Protocol(RequesterError::Tdisp { code, .. }))
+        self.try_step(request, parse).map_err(|err| {
+            let err = self.refine(err);
+            self.fail(request.message_type(), err)
+        })
+    }
+
+    /// Turns INVALID_INTERFACE_STATE, which does not say what the state is, into
+    /// [`Failure::InvalidState`] with the state GET_DEVICE_INTERFACE_STATE reports.
+    fn refine(&mut self, err: Failure) -> Failure {
+        match err {
+            Failure::Protocol(RequesterError::Tdisp { code, .. })
                 if code == ErrorCode::InvalidInterfaceState as u32 =>
             {
                 let state = self
                     .try_step(&Request::GetDeviceInterfaceState, Requester::parse_state)
                     .ok();
-                Err(self.fail(request.message_type(), Failure::InvalidState(state)))
+                Failure::InvalidState(state)
             }
-            Err(err) => Err(self.fail(request.message_type(), err)),
+            err => err,
         }
     }
 
@@ -473,7 +483,10 @@ impl<'a> Session<'a> {
                 }
                 Self::transfer(&self.mailbox, &mut self.bufs, req, rsp)
             })
-            .map_err(|err| self.fail(msg, err))
+            .map_err(|err| {
+                let err = self.refine(err);
+                self.fail(msg, err)
+            })
     }
 
     /// Fetches the interface report, checks that it is `evidence` (the report of the lock)

@@ -113,9 +113,6 @@ pub(crate) const TDISP_VERSION: u8 = 0x10;
 /// Length of the TDISP message header.
 pub(crate) const TDISP_HEADER_LEN: usize = 16;
 
-/// Length of a TDISP interface ID: `function_id` and 8 reserved bytes.
-pub(crate) const INTERFACE_ID_LEN: usize = 12;
-
 /// Bytes in front of a TDISP body: SPDM header, protocol ID, TDISP header.
 pub(crate) const TDISP_OVERHEAD: usize = SPDM_VD_HEADER_LEN + 1 + TDISP_HEADER_LEN;
 
@@ -232,6 +229,7 @@ pub(crate) enum ErrorCode {
     /// The TDISP version in the header is not supported.
     VersionMismatch = 0x41,
     /// A vendor-defined error, described by the extended error data.
+    #[cfg(any(tdisp_requester, tdisp_kunit))]
     VendorSpecificError = 0xff,
     /// The interface ID does not name an interface of this device.
     InvalidInterface = 0x101,

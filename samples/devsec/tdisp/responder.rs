@@ -184,7 +184,6 @@ impl InterfaceReport {
 }
 
 /// Decodes a complete SPDM VENDOR_DEFINED_REQUEST; returns the interface ID and the request.
-#[cfg(tdisp_kunit)]
 pub(crate) fn decode_request(msg: &[u8]) -> Result<(InterfaceId, Request), CodecError> {
     let tdisp = unwrap_spdm(msg, SPDM_VENDOR_DEFINED_REQUEST)?;
     let (hdr, body) = TdispHeader::decode(tdisp)?;
@@ -331,6 +330,7 @@ type Outcome<'a> = Result<Response<'a>, (ErrorCode, u32)>;
 
 /// Extended error data of the VENDOR_SPECIFIC_ERROR the responder sends (only through fault
 /// injection): registry ID 3 (PCI-SIG), a 2-byte vendor ID 0x0001, no vendor error data.
+#[cfg(tdisp_kunit)]
 const VENDOR_ERROR_EXT: [u8; 4] = [3, 2, 0x01, 0x00];
 
 /// Error data of TDISP_ERROR INVALID_INTERFACE_STATE: none, as in the references. A TSM
@@ -539,6 +539,7 @@ impl Responder {
                     code: code as u32,
                     data,
                     ext: match code {
+                        #[cfg(tdisp_kunit)]
                         ErrorCode::VendorSpecificError => &VENDOR_ERROR_EXT,
                         _ => &[],
                     },

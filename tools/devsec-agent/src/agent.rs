@@ -165,7 +165,7 @@ fn accept_error(err: &std::io::Error) -> String {
         Some(errno::EBADMSG) => {
             "the TSM's interface report at accept time differs from the lock-time evidence"
         }
-        Some(errno::EINVAL) => "the TSM rejected the interface (report does not match the BARs)",
+        Some(errno::EINVAL) => "the TSM rejected the interface report (ranges outside the BARs, overlapping, reserved bits or UPDATABLE)",
         _ => "",
     };
     if what.is_empty() {

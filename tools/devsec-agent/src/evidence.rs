@@ -109,7 +109,7 @@ impl Evidence {
             lines.push((
                 "    range",
                 format!(
-                    "BAR{} address {} size 0x{:x} ({} pages) attributes 0x{:04x} {}{}",
+                    "id {} address {} size 0x{:x} ({} pages) attributes 0x{:04x} {}{}",
                     range.range_id,
                     address,
                     range.size(),
@@ -171,12 +171,11 @@ pub fn verify(rule: &Rule, evidence: &Evidence, bars: &[Bar]) -> Result<(), Stri
             interface_info_names(forbidden)
         ));
     }
-    report
+    let placed = report
         .check_against_bars(bars, rule.mmio_reporting_offset)
         .map_err(|e| format!("layout: {e}"))?;
     if let Some(expected) = &rule.bars {
-        let reported: std::collections::BTreeSet<u16> =
-            report.ranges.iter().map(|r| r.range_id).collect();
+        let reported: std::collections::BTreeSet<u16> = placed.iter().map(|r| r.bar).collect();
         if &reported != expected {
             let list = |set: &std::collections::BTreeSet<u16>| {
                 set.iter().map(u16::to_string).collect::<Vec<_>>().join(",")
@@ -189,23 +188,24 @@ pub fn verify(rule: &Rule, evidence: &Evidence, bars: &[Bar]) -> Result<(), Stri
         }
     }
     if let Some(expected) = rule.private_ranges {
-        let private = report.ranges.iter().filter(|r| r.is_private()).count();
+        let private = placed.iter().filter(|r| r.private).count();
         if private != expected {
             return Err(format!(
                 "layout: {private} private range(s) but the rule requires {expected}"
             ));
         }
     }
+    // Every BAR of the function holds a range (the check above): the size is the BAR's.
     for (bar, size) in &rule.sizes {
-        let Some(range) = report.ranges.iter().find(|r| r.range_id == *bar) else {
+        let Some(found) = bars.iter().find(|b| b.index == *bar) else {
             return Err(format!(
                 "layout: BAR {bar} is not reported but the rule requires it with size {size}"
             ));
         };
-        if range.size() != *size {
+        if found.len != *size {
             return Err(format!(
                 "layout: BAR {bar} size {} but the rule requires {size}",
-                range.size()
+                found.len
             ));
         }
     }

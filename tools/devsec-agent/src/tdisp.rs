@@ -48,7 +48,7 @@ const LOCK_FLAG_BITS: [(u8, &str); 5] = [
     (4, "ALL_REQUEST_REDIRECT"),
 ];
 
-/// Names of the MMIO range attribute bits, by bit number (see `requester::range_attr`).
+/// Names of the MMIO range attribute bits, by bit number (see `report::range_attr`).
 const RANGE_ATTR_BITS: [(u8, &str); 4] = [
     (0, "MSIX_TABLE"),
     (1, "MSIX_PBA"),
@@ -60,10 +60,10 @@ const RANGE_ATTR_BITS: [(u8, &str); 4] = [
 const _: () = {
     assert!(report::interface_info::NO_UPDATE_AFTER_LOCK == 1 << 0);
     assert!(codec::lock_flags::NO_FW_UPDATE == 1 << 0);
-    assert!(requester::range_attr::MSIX_TABLE == 1 << 0);
-    assert!(requester::range_attr::MSIX_PBA == 1 << 1);
-    assert!(requester::range_attr::NON_TEE == 1 << 2);
-    assert!(requester::range_attr::UPDATABLE == 1 << 3);
+    assert!(report::range_attr::MSIX_TABLE == 1 << 0);
+    assert!(report::range_attr::MSIX_PBA == 1 << 1);
+    assert!(report::range_attr::NON_TEE == 1 << 2);
+    assert!(report::range_attr::UPDATABLE == 1 << 3);
 };
 
 /// Returns the bit number of the `interface_info` bit called `name`.
@@ -175,13 +175,33 @@ pub struct Range {
     pub number_of_pages: u32,
     /// Attribute bits.
     pub attributes: u16,
-    /// Range ID, the BAR index.
+    /// Range ID: device specific, not a BAR index (ranges are placed in BARs by address).
+    pub range_id: u16,
+}
+
+/// LOCK_INTERFACE flags the kernel's devsec TSM locks with: NO_FW_UPDATE, not LOCK_MSIX, so
+/// MSI-X table and PBA ranges stay shared.
+pub const TSM_LOCK_FLAGS: u16 = codec::lock_flags::NO_FW_UPDATE;
+
+/// A range of a report that passed [`Report::check_against_bars`]: the BAR it lies in and
+/// whether the TSM treats it as private.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Placed {
+    /// Index of the BAR holding the range.
+    pub bar: u16,
+    /// Guest physical address.
+    pub start: u64,
+    /// Length in bytes.
+    pub len: u64,
+    /// Whether the range is TEE (private) memory.
+    pub private: bool,
+    /// The reported range ID.
     pub range_id: u16,
 }
 
 impl Range {
     /// Bit of [`Range::attributes`] marking a range that is not TEE (private) memory.
-    pub const NON_TEE: u16 = requester::range_attr::NON_TEE;
+    pub const NON_TEE: u16 = report::range_attr::NON_TEE;
 
     /// Returns the size of the range in bytes.
     pub fn size(&self) -> u64 {
@@ -196,9 +216,12 @@ impl Range {
             .and_then(|addr| addr.checked_sub(offset))
     }
 
-    /// Returns whether the range is TEE (private) memory.
+    /// Returns whether the range is TEE (private) memory for the devsec TSM: neither
+    /// NON_TEE nor, as the TSM does not lock MSI-X ([`TSM_LOCK_FLAGS`]), the MSI-X table or
+    /// PBA.
     pub fn is_private(&self) -> bool {
-        self.attributes & Self::NON_TEE == 0
+        let shared = Self::NON_TEE | report::range_attr::MSIX_TABLE | report::range_attr::MSIX_PBA;
+        self.attributes & shared == 0
     }
 
     /// Formats the attribute bits by name.
@@ -257,9 +280,10 @@ impl Report {
     }
 
     /// Checks the report against the function's memory BARs exactly as the kernel's devsec
-    /// TSM does (`check_report_against_bars()`): one range per BAR, no reserved attribute
-    /// bits, each range starting at its BAR (after removing `offset`) and as long as it.
-    pub fn check_against_bars(&self, bars: &[Bar], offset: u64) -> Result<(), String> {
+    /// TSM does (`check_report_against_bars()`, with [`TSM_LOCK_FLAGS`]): every range, after
+    /// removing `offset`, page aligned inside exactly one BAR, no overlaps, every BAR
+    /// reported, no reserved bits, no UPDATABLE range. Returns where the ranges lie.
+    pub fn check_against_bars(&self, bars: &[Bar], offset: u64) -> Result<Vec<Placed>, String> {
         let bars: Vec<report::Bar> = bars
             .iter()
             .map(|b| report::Bar {
@@ -268,29 +292,47 @@ impl Report {
                 len: b.len,
             })
             .collect();
-        requester::check_report_against_bars(&self.decoded, &bars, offset).map_err(|e| {
-            use requester::ReportCheckError as E;
-            match e {
-                E::TooManyBars => "the function has too many BARs".to_string(),
-                E::RangeCountMismatch { reported, expected } => format!(
-                    "report has {reported} MMIO range(s) but the function has {expected} memory BAR(s)"
-                ),
-                E::BadAttributes {
-                    range_id,
-                    attributes,
-                } => format!("range of BAR {range_id} has reserved attributes 0x{attributes:04x}"),
-                E::UnknownBar { range_id } => {
-                    format!("report names BAR {range_id}, which is not a memory BAR of the function")
-                }
-                E::DuplicateRange { range_id } => format!("report names BAR {range_id} twice"),
-                E::RangeOutsideBar { range_id } => format!(
-                    "range of BAR {range_id} does not start at the BAR's address (reporting offset 0x{offset:x})"
-                ),
-                E::SizeMismatch { range_id } => {
-                    format!("range of BAR {range_id} is not as long as the BAR")
-                }
-            }
-        })
+        let checked =
+            requester::check_report_against_bars(&self.decoded, &bars, offset, TSM_LOCK_FLAGS)
+                .map_err(|e| {
+                    use requester::ReportCheckError as E;
+                    match e {
+                        E::TooManyBars => "the function has too many BARs".to_string(),
+                        E::ReservedInterfaceInfo(bits) => {
+                            format!("interface_info has reserved bits 0x{bits:04x}")
+                        }
+                        E::BadAttributes {
+                            range_id,
+                            attributes,
+                        } => format!("range {range_id} has reserved attributes 0x{attributes:04x}"),
+                        E::Updatable { range_id } => format!("range {range_id} is UPDATABLE"),
+                        E::EmptyRange { range_id } => format!("range {range_id} is empty"),
+                        E::Misaligned { range_id } => format!(
+                            "range {range_id} is not page aligned (reporting offset 0x{offset:x})"
+                        ),
+                        E::OutsideBars { range_id } => format!(
+                            "range {range_id} is not inside a memory BAR of the function (reporting offset 0x{offset:x})"
+                        ),
+                        E::AmbiguousBar { range_id } => {
+                            format!("range {range_id} lies in two BARs")
+                        }
+                        E::Overlap { range_id } => {
+                            format!("range {range_id} overlaps an earlier range")
+                        }
+                        E::BarNotReported { bar } => format!("BAR {bar} has no range in the report"),
+                    }
+                })?;
+        Ok(checked
+            .ranges()
+            .iter()
+            .map(|r| Placed {
+                bar: r.bar,
+                start: r.start,
+                len: r.len,
+                private: r.private,
+                range_id: r.range_id,
+            })
+            .collect())
     }
 }
 

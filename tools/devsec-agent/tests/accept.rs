@@ -129,7 +129,7 @@ fn fixture_evidence_describes() {
     let text = evidence().describe(1 << 40);
     assert!(text.contains("generation:             7"));
     assert!(text.contains("NO_UPDATE_AFTER_LOCK"));
-    let bar = format!("BAR0 address 0x{:x} size 0x4000 (4 pages)", bar0_start());
+    let bar = format!("id 0 address 0x{:x} size 0x4000 (4 pages)", bar0_start());
     assert!(text.contains(&bar), "{text}");
 }
 
@@ -203,7 +203,9 @@ fn refuses_bar_size_differing_from_resource() {
         &rule(""),
         &evidence(),
         &resource_with(0, &line),
-        "not as long as the BAR",
+        // The report's range lies inside the larger BAR, which the TSM allows; the rule's
+        // size for BAR 0 catches it.
+        "BAR 0 size 32768 but the rule requires 16384",
     );
 }
 
@@ -218,7 +220,7 @@ fn refuses_bar_address_differing_from_resource() {
         &rule(""),
         &evidence(),
         &resource_with(0, &line),
-        "does not start at",
+        "range 0 is not inside a memory BAR",
     );
 }
 
@@ -226,7 +228,12 @@ fn refuses_bar_address_differing_from_resource() {
 fn refuses_wrong_reporting_offset() {
     let text = RULE.replace("bars = [0]", "mmio_reporting_offset = 0\nbars = [0]");
     let rule = Policy::parse(&text, "t").unwrap().rules.remove(0);
-    refused_with(&rule, &evidence(), &resource(), "does not start at");
+    refused_with(
+        &rule,
+        &evidence(),
+        &resource(),
+        "range 0 is not inside a memory BAR",
+    );
 }
 
 #[test]
@@ -236,7 +243,7 @@ fn refuses_unreported_memory_bar() {
         &rule(""),
         &evidence(),
         &resource_with(2, line),
-        "1 MMIO range(s) but the function has 2 memory BAR(s)",
+        "BAR 2 has no range in the report",
     );
 }
 
@@ -296,6 +303,29 @@ fn refuses_wrong_private_range_count() {
         &resource(),
         "0 private range(s) but the rule requires 1",
     );
+    // Nor is an MSI-X table or PBA range: the TSM does not lock MSI-X.
+    for msix in [0x1, 0x2] {
+        let mut ev = evidence();
+        let mut bytes = fixture("ep0.interface_report");
+        bytes[28] |= msix;
+        ev.report = Report::decode(&bytes).unwrap();
+        assert!(!ev.report.ranges[0].is_private());
+        refused_with(
+            &rule(""),
+            &ev,
+            &resource(),
+            "0 private range(s) but the rule requires 1",
+        );
+    }
+}
+
+#[test]
+fn refuses_updatable_range() {
+    let mut ev = evidence();
+    let mut bytes = fixture("ep0.interface_report");
+    bytes[28] |= 0x8;
+    ev.report = Report::decode(&bytes).unwrap();
+    refused_with(&rule(""), &ev, &resource(), "range 0 is UPDATABLE");
 }
 
 #[test]
@@ -1047,6 +1077,6 @@ fn list_and_show() {
         text.contains("locked_by:              tsm0 (devsec_tsm)"),
         "{text}"
     );
-    assert!(text.contains(&format!("BAR0 address 0x{:x} size 0x4000", bar0_start())));
+    assert!(text.contains(&format!("id 0 address 0x{:x} size 0x4000", bar0_start())));
     assert!(agent::format_list(&agent::list(&k).unwrap()).contains("tsm0  0         -"));
 }

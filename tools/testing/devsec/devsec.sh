@@ -744,6 +744,76 @@ reset_dev
 cycle
 result fault_cleared_cycle_works $?
 
+#
+# Interface report layouts (debugfs report_layout, armed before the lock): the
+# TSM validates the report by address, ranges anywhere inside the BAR and any
+# number of them; NON_TEE and MSI-X (the TSM does not lock MSI-X) ranges are
+# legal but shared. The TSM logs how many ranges it found and how many are
+# private; accept must succeed and log exactly that.
+#
+verified_msgs() {
+	dmesg | grep -c "$BDF: TDISP interface 0x100 verified ($1 MMIO ranges in the BARs, $2 private)"
+}
+layout_case() { # layout_case NAME LAYOUT RANGES PRIVATE
+	local before
+	before=$(verified_msgs "$3" "$4")
+	override
+	layout "$BDF" "$2"
+	if [ "$(rd "$DBG/$BDF/report_layout")" != "$2" ]; then
+		not_ok "$1" "report_layout reads '$(rd "$DBG/$BDF/report_layout")'"
+	elif ! lock; then
+		not_ok "$1" "lock: $WERR"
+	elif ! accept; then
+		not_ok "$1" "accept: $WERR; $(state_line)"
+	elif ! state_is_running; then
+		not_ok "$1" "after accept: $(state_line)"
+	elif [ "$(verified_msgs "$3" "$4")" != $((before + 1)) ]; then
+		not_ok "$1" "expected $3 ranges, $4 private; log: $(dmesg | grep 'MMIO ranges' | tail -n1)"
+	else
+		ok "$1"
+	fi
+	reset_dev
+	layout "$BDF" bar
+}
+layout_case report_default_one_range_per_bar bar 1 1
+layout_case report_msix_shared msix 3 1
+layout_case report_non_tee_range_shared non_tee 2 1
+layout_case report_multi_range_bar multi 4 4
+layout_case report_range_inside_bar inside 1 1
+# An UPDATABLE range: nothing here could follow its changes, so accept is
+# refused; the function stays locked, not running, not accepted.
+override
+layout "$BDF" updatable
+lock
+accept
+result report_updatable_refused \
+	"$([ "$WERR" = "Invalid argument" ] && state_is_locked &&
+	dmesg | tail -n 20 | grep -q "Updatable"; echo $?)" "accept: '$WERR'; $(state_line)"
+reset_dev
+layout "$BDF" bar
+expect_err report_layout_unknown_refused "Invalid argument" "$DBG/$BDF/report_layout" bogus
+result report_layout_unknown_keeps_layout "$([ "$(rd "$DBG/$BDF/report_layout")" = bar ]; echo $?)"
+
+# The interface was stopped behind the TSM's back (a STOP written through the
+# config space's DOE mailbox): the device answers INVALID_INTERFACE_STATE with
+# no state in it; the TSM asks GET_DEVICE_INTERFACE_STATE, finds
+# CONFIG_UNLOCKED (not ERROR) and fails with EBUSY. Unlock recovers.
+override
+lock
+tdisp_by_hand "$D" 0x87 && tdisp_rsp_is 0x07 0 "STOP by hand"
+stopped=$?
+accept
+result accept_after_stop_behind_tsm_is_ebusy \
+	"$([ $stopped = 0 ] && [ "$WERR" = "Device or resource busy" ] &&
+	[ "$(tdisp_state)" = CONFIG_UNLOCKED ] && [ "$(holder)" = "$TSM" ] &&
+	[ "$(accepted)" = 0 ] && ! bound &&
+	dmesg | tail -n 20 | grep -q "INVALID_INTERFACE_STATE, interface in state CONFIG_UNLOCKED"
+	echo $?)" "accept: '$WERR'; $(state_line)"
+unlock
+result accept_after_stop_behind_tsm_unlock_recovers "$(state_is_pristine; echo $?)" "$WERR; $(state_line)"
+cycle
+result layouts_cycle_works $?
+
 # A BAR rewritten while CONFIG_LOCKED puts the interface in ERROR and the
 # accept fails; restoring the BAR and unlocking recovers.
 override

@@ -123,6 +123,8 @@ accept() { wr "$(dev "${1:-}")/tsm/accept" 1; }
 unlock() { wr "$(dev "${1:-}")/tsm/unlock" "$TSM"; }
 # fault BDF FAULT: inject FAULT (or "none") into the emulated endpoint.
 fault() { echo "$2" >"$DBG/$1/fault"; }
+# layout BDF LAYOUT: the interface report layout of the endpoint's next lock.
+layout() { echo "$2" >"$DBG/$1/report_layout"; }
 # Probe calls of devsec_pci, deferred ones included (Rust module parameters
 # are not exposed in sysfs, so the driver publishes the counter in debugfs).
 probe_attempts() { rd /sys/kernel/debug/devsec_pci/probe_attempts || echo -1; }
