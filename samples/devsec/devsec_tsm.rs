@@ -676,7 +676,7 @@ impl tsm::DevsecTsm for DevsecTsm {
 
         dev_info!(
             pdev,
-            "TDISP interface {:#x} verified ({} MMIO ranges in the BARs, {} private) and started (RUN)\n",
+            "TDISP interface {:#x} verified ({} MMIO ranges, {} private) and started (RUN)\n",
             ctx.requester.function_id(),
             ranges.ranges().len(),
             ranges.private_ranges().count()

@@ -16,17 +16,6 @@ log=$CARGO_TARGET_DIR/log
 mkdir -p "$CARGO_TARGET_DIR"
 cd "$src" || die "no $src"
 
-lines=()
-n=0
-point() { # point STATUS NAME [DIAG FILE]
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		lines+=("ok $n $2")
-	else
-		lines+=("not ok $n $2")
-		[ -n "${3:-}" ] && while IFS= read -r l; do lines+=("# $l"); done < <(tail -n 15 "$3")
-	fi
-}
 
 # The guest has no libc: link statically (glibc, no NSS use in the agent).
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --locked --release \
@@ -52,7 +41,7 @@ rc=$?
 while read -r name status; do
 	case $status in
 	ok) point 0 "$name" ;;
-	ignored) n=$((n + 1)) && lines+=("ok $n $name # SKIP ignored") ;;
+	ignored) KTAP_N=$((KTAP_N + 1)) && KTAP_LINES+=("ok $KTAP_N $name # SKIP ignored") ;;
 	*) point 1 "$name" "$log.test" ;;
 	esac
 done < <(sed -n 's/^test \(.*\) \.\.\. \(ok\|FAILED\|ignored\)$/\1 \2/p' "$log.test")
@@ -64,6 +53,4 @@ point $? clippy_clean "$log.clippy"
 cargo fmt --check >"$log.fmt" 2>&1
 point $? rustfmt_clean "$log.fmt"
 
-echo "KTAP version 1"
-echo "1..$n"
-printf '%s\n' "${lines[@]}"
+ktap_print

@@ -29,6 +29,26 @@ export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm-19/lib}
 export PATH=$HOME/.cargo/bin:$PATH
 
 msg() { printf '==> %s\n' "$*" >&2; }
+
+# KTAP of host checks, collected and printed at the end (agent.sh,
+# tdisp-host.sh): point STATUS NAME [DIAG FILE] records one test point, the
+# last lines of DIAG FILE as diagnostics if it failed; ktap_print prints all.
+KTAP_LINES=()
+KTAP_N=0
+point() {
+	KTAP_N=$((KTAP_N + 1))
+	if [ "$1" = 0 ]; then
+		KTAP_LINES+=("ok $KTAP_N $2")
+	else
+		KTAP_LINES+=("not ok $KTAP_N $2")
+		[ -n "${3:-}" ] && while IFS= read -r l; do KTAP_LINES+=("# $l"); done < <(tail -n 15 "$3")
+	fi
+}
+ktap_print() {
+	echo "KTAP version 1"
+	echo "1..$KTAP_N"
+	printf '%s\n' "${KTAP_LINES[@]}"
+}
 die() {
 	printf '\nerror: %s\n' "$*" >&2
 	exit 1

@@ -752,7 +752,7 @@ result fault_cleared_cycle_works $?
 # private; accept must succeed and log exactly that.
 #
 verified_msgs() {
-	dmesg | grep -c "$BDF: TDISP interface 0x100 verified ($1 MMIO ranges in the BARs, $2 private)"
+	dmesg | grep -c "$BDF: TDISP interface 0x100 verified ($1 MMIO ranges, $2 private)"
 }
 layout_case() { # layout_case NAME LAYOUT RANGES PRIVATE
 	local before

@@ -17,17 +17,6 @@ log=$CACHE/tdisp-host/log
 mkdir -p "$CARGO_TARGET_DIR"
 cd "$src" || die "no $src"
 
-lines=()
-n=0
-point() { # point STATUS NAME [DIAG FILE]
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		lines+=("ok $n $2")
-	else
-		lines+=("not ok $n $2")
-		[ -n "${3:-}" ] && while IFS= read -r l; do lines+=("# $l"); done < <(tail -n 15 "$3")
-	fi
-}
 
 # One point per KUnit case, named suite.case as in the guest's KTAP:
 # "test suites::responder::tests::NAME ... ok" is devsec_tdisp_responder.NAME.
@@ -49,7 +38,7 @@ if [ $rc = 0 ]; then
 	"$CARGO_TARGET_DIR/release/tdisp-fuzz-quick" "${TDISP_FUZZ_SECONDS:-6}" >>"$log.fuzz" 2>&1
 	while read -r status name; do
 		# The runner's own comment lines carry the figures; keep them.
-		while IFS= read -r l; do lines+=("$l"); done < <(grep "^# $name:" "$log.fuzz")
+		while IFS= read -r l; do KTAP_LINES+=("$l"); done < <(grep "^# $name:" "$log.fuzz")
 		point "$([ "$status" = ok ] && echo 0 || echo 1)" "$name"
 	done < <(sed -n 's/^\(ok\|not ok\) [0-9]* \(fuzz_[a-z]*\)$/\1 \2/p' "$log.fuzz" | sed 's/^not ok/fail/')
 fi
@@ -59,6 +48,4 @@ point $? clippy_clean "$log.clippy"
 cargo fmt --check >"$log.fmt" 2>&1
 point $? rustfmt_clean "$log.fmt"
 
-echo "KTAP version 1"
-echo "1..$n"
-printf '%s\n' "${lines[@]}"
+ktap_print
