@@ -9,7 +9,7 @@
 //! - vendor 0x1b36, device 0x0d5c, class 0xff0000, header type 0;
 //! - a PCI Express capability (Root Complex integrated endpoint) with `DEVCAP.TEE`;
 //! - BAR0: 64-bit non-prefetchable memory, 16 KiB, assigned by the PCI core from a window
-//!   claimed from unused physical address space;
+//!   claimed from unused physical address space; with `bar2=1` also BAR2, 64-bit, 4 KiB;
 //! - a DOE extended capability at 0x100 answering DOE Discovery and CMA/SPDM, the latter
 //!   carrying TDISP to a [`tdisp::Responder`];
 //! - an IDE extended capability (one selective stream) at 0x180.
@@ -29,8 +29,9 @@
 //! not cover its SR-IOV capability.
 //!
 //! The TDISP interface ID of an endpoint is its requester ID (bus << 8 | devfn) without a
-//! segment. Its interface report describes BAR0 as currently programmed: by default one
-//! range covering it, or the layout chosen in debugfs (`report_layout`).
+//! segment. Its interface report describes its BARs as currently programmed: by default one
+//! range covering each, or for BAR0 the layout chosen in debugfs (`report_layout`), BAR2 (if
+//! any) then reported whole.
 //!
 //! Configuration cycles reach an endpoint in atomic context, possibly under the PCI core's raw
 //! `pci_lock` (config writes from user space), where the kernel's CRNG may not be used. Each
@@ -125,6 +126,10 @@ module! {
             default: 1,
             description: "Number of emulated TDISP endpoints (1..=256)",
         },
+        bar2: u32 {
+            default: 0,
+            description: "1: every endpoint also has BAR2, a 64-bit 4 KiB memory BAR",
+        },
         vfs: u32 {
             default: 0,
             description: "SR-IOV virtual functions per endpoint (0..=7; needs endpoints <= 32)",
@@ -141,8 +146,11 @@ const SLOTS: usize = 32;
 
 /// Size of BAR0.
 const BAR0_SIZE: u64 = 16 * 1024;
-/// Size of the memory window: room for the BAR0 of every possible endpoint.
-const WINDOW_SIZE: u64 = MAX_ENDPOINTS as u64 * BAR0_SIZE;
+/// Size of BAR2 (with `bar2=1`).
+const BAR2_SIZE: u64 = 4 * 1024;
+/// Size of the memory window: room for BAR0 and BAR2 of every possible endpoint (or BAR0 and
+/// the VF BARs of 32 SR-IOV endpoints), rounded up to a power of two for its alignment.
+const WINDOW_SIZE: u64 = (MAX_ENDPOINTS as u64 * (BAR0_SIZE + BAR2_SIZE)).next_power_of_two();
 /// Lowest address of the memory window: far above the RAM of any test machine.
 const WINDOW_MIN: u64 = 1 << 36;
 
@@ -167,6 +175,8 @@ const CLASS_DWORD: u16 = config_offset(bindings::PCI_CLASS_REVISION);
 const CACHE_LINE_DWORD: u16 = config_offset(bindings::PCI_CACHE_LINE_SIZE);
 const BAR0_DWORD: u16 = config_offset(bindings::PCI_BASE_ADDRESS_0);
 const BAR1_DWORD: u16 = config_offset(bindings::PCI_BASE_ADDRESS_1);
+const BAR2_DWORD: u16 = config_offset(bindings::PCI_BASE_ADDRESS_2);
+const BAR3_DWORD: u16 = config_offset(bindings::PCI_BASE_ADDRESS_3);
 const SUBSYSTEM_DWORD: u16 = config_offset(bindings::PCI_SUBSYSTEM_VENDOR_ID);
 const CAP_LIST_DWORD: u16 = config_offset(bindings::PCI_CAPABILITY_LIST);
 const INTERRUPT_DWORD: u16 = config_offset(bindings::PCI_INTERRUPT_LINE);
@@ -455,15 +465,23 @@ impl Tdi {
         }
     }
 
-    /// Tells the responder where the function's only BAR is.
-    fn set_bar(&mut self, start: u64) {
-        let bars = [tdisp::Bar {
-            index: 0,
-            start,
-            len: BAR0_SIZE,
-        }];
-        // One BAR always fits; `set_bars()` moves a locked interface to ERROR.
-        let _ = self.responder.set_bars(&bars);
+    /// Tells the responder where the function's BAR0 is, and BAR2 if it has one.
+    fn set_bar(&mut self, start: u64, bar2: Option<u64>) {
+        let bars = [
+            tdisp::Bar {
+                index: 0,
+                start,
+                len: BAR0_SIZE,
+            },
+            tdisp::Bar {
+                index: 2,
+                start: bar2.unwrap_or(0),
+                len: BAR2_SIZE,
+            },
+        ];
+        let count = if bar2.is_some() { 2 } else { 1 };
+        // Two BARs always fit; `set_bars()` moves a locked interface to ERROR.
+        let _ = self.responder.set_bars(bars.get(..count).unwrap_or(&[]));
     }
 }
 
@@ -647,7 +665,7 @@ impl Sriov {
             let bar = self.bar;
             for (k, vf) in self.vfs.iter_mut().enumerate() {
                 *vf = VirtFn::new(vf.rid);
-                vf.tdi.set_bar(vf_bar(bar, k));
+                vf.tdi.set_bar(vf_bar(bar, k), None);
             }
         } else if cleared & bindings::PCI_SRIOV_CTRL_MSE != 0 {
             // Disabling the VFs' memory decoding is a configuration change for each.
@@ -664,7 +682,7 @@ impl Sriov {
         }
         self.bar = bar;
         for (k, vf) in self.vfs.iter_mut().enumerate() {
-            vf.tdi.set_bar(vf_bar(bar, k));
+            vf.tdi.set_bar(vf_bar(bar, k), None);
         }
     }
 }
@@ -697,6 +715,8 @@ struct Endpoint {
     int_line: u8,
     /// BAR0 address bits (BAR0 low | BAR1 << 32).
     bar: u64,
+    /// BAR2 address bits (BAR2 low | BAR3 << 32), if the function has BAR2.
+    bar2: Option<u64>,
     devctl: u16,
     devctl2: u16,
     ide_ctl: u32,
@@ -713,7 +733,7 @@ struct Endpoint {
 impl Endpoint {
     /// Returns a function at `devfn` with `vfs` virtual functions. Process context only: it
     /// fills the nonce pool.
-    fn new(devfn: u8, multifunction: bool, vfs: usize) -> Result<Self> {
+    fn new(devfn: u8, multifunction: bool, vfs: usize, bar2: bool) -> Result<Self> {
         let requester_id = (u16::from(BUSNR) << 8) | u16::from(devfn);
         Ok(Self {
             present: true,
@@ -722,6 +742,7 @@ impl Endpoint {
             cache_line: 0,
             int_line: 0,
             bar: 0,
+            bar2: bar2.then_some(0),
             devctl: 0,
             devctl2: 0,
             ide_ctl: 0,
@@ -804,6 +825,10 @@ impl Endpoint {
                 (self.bar as u32 & !(BAR0_SIZE as u32 - 1)) | bindings::PCI_BASE_ADDRESS_MEM_TYPE_64
             }
             BAR1_DWORD => (self.bar >> 32) as u32,
+            BAR2_DWORD => self.bar2.map_or(0, |bar| {
+                (bar as u32 & !(BAR2_SIZE as u32 - 1)) | bindings::PCI_BASE_ADDRESS_MEM_TYPE_64
+            }),
+            BAR3_DWORD => self.bar2.map_or(0, |bar| (bar >> 32) as u32),
             CAP_LIST_DWORD => u32::from(PCIE_CAP),
             INTERRUPT_DWORD => u32::from(self.int_line),
             PCIE_CAP => {
@@ -850,6 +875,18 @@ impl Endpoint {
                 let hi = merge((self.bar >> 32) as u32);
                 self.set_bar((self.bar & 0xffff_ffff) | (u64::from(hi) << 32));
             }
+            BAR2_DWORD => {
+                if let Some(bar) = self.bar2 {
+                    let lo = merge(bar as u32) & !(BAR2_SIZE as u32 - 1);
+                    self.set_bar2((bar & !0xffff_ffff) | u64::from(lo));
+                }
+            }
+            BAR3_DWORD => {
+                if let Some(bar) = self.bar2 {
+                    let hi = merge((bar >> 32) as u32);
+                    self.set_bar2((bar & 0xffff_ffff) | (u64::from(hi) << 32));
+                }
+            }
             INTERRUPT_DWORD => self.int_line = merge(u32::from(self.int_line)) as u8,
             PCIE_DEVCTL => self.devctl = merge(u32::from(self.devctl)) as u16,
             PCIE_DEVCTL2 => self.devctl2 = merge(u32::from(self.devctl2)) as u16,
@@ -879,7 +916,16 @@ impl Endpoint {
             return;
         }
         self.bar = bar;
-        self.tdi.set_bar(bar);
+        self.tdi.set_bar(bar, self.bar2);
+    }
+
+    /// Reprograms BAR2 (of a function that has it); a change is a configuration change.
+    fn set_bar2(&mut self, bar: u64) {
+        if self.bar2 == Some(bar) {
+            return;
+        }
+        self.bar2 = Some(bar);
+        self.tdi.set_bar(self.bar, self.bar2);
     }
 
     fn doe_control(&mut self, value: u32) {
@@ -1047,13 +1093,13 @@ impl WorkItem for Emulator {
 impl Emulator {
     /// Returns `count` endpoints with `vfs` VFs each. Process context only: it fills their
     /// nonce pools.
-    fn new(count: usize, vfs: usize) -> Result<Arc<Self>> {
+    fn new(count: usize, vfs: usize, bar2: bool) -> Result<Arc<Self>> {
         let mut endpoints = KVec::with_capacity(count, GFP_KERNEL)?;
         for index in 0..count {
             let devfn = devfn_of(index);
             // Function 0 of a slot announces further functions.
             let multifunction = index % SLOTS + SLOTS < count;
-            let ep = Endpoint::new(devfn, multifunction, vfs)?;
+            let ep = Endpoint::new(devfn, multifunction, vfs, bar2)?;
             endpoints.push(
                 KBox::pin_init(new_raw_spinlock_irq!(ep), GFP_KERNEL)?,
                 GFP_KERNEL,
@@ -1267,9 +1313,30 @@ fn layout_store(files: &EndpointFiles, reader: &mut UserSliceReader) -> Result {
     };
     let mut ep = files.endpoint().lock();
     let tdi = ep.tdi_any_mut(files.func).ok_or(ENODEV)?;
-    // At most four segments: always within the responder's limit.
+    // The layouts describe BAR0; a BAR2 is reported whole after them.
+    let mut segments = [tdisp::Segment::default(); tdisp::MAX_RANGES];
+    let mut count = 0;
+    let has_bar2 = tdi.responder.bars().iter().any(|bar| bar.index == 2);
+    let bar2 = tdisp::Segment {
+        bar: 2,
+        range_id: 2,
+        ..tdisp::Segment::default()
+    };
+    let extra = if has_bar2 && layout != Layout::Bar {
+        core::slice::from_ref(&bar2)
+    } else {
+        &[]
+    };
+    for (dst, src) in segments
+        .iter_mut()
+        .zip(Iterator::chain(layout.segments().iter(), extra))
+    {
+        *dst = *src;
+        count += 1;
+    }
+    // At most five segments: always within the responder's limit.
     tdi.responder
-        .set_segments(layout.segments())
+        .set_segments(segments.get(..count).unwrap_or(&[]))
         .map_err(|_| EINVAL)?;
     tdi.layout = layout;
     Ok(())
@@ -1488,7 +1555,15 @@ impl kernel::Module for DevsecBus {
         )
         .inspect_err(|e| pr_err!("no free physical address range for BARs: {:?}\n", e))?;
         let (start, end) = (window.start(), window.end());
-        let emulator = Emulator::new(count, vfs)?;
+        let bar2 = match module_parameters::bar2.value() {
+            0 => false,
+            1 => true,
+            other => {
+                pr_err!("bar2={} is neither 0 nor 1\n", other);
+                return Err(EINVAL);
+            }
+        };
+        let emulator = Emulator::new(count, vfs, bar2)?;
         let pools = Pools(emulator.clone());
         let bridge = HostBridge::new(dev, BUSNR, window, Bus(emulator.clone()))
             .inspect_err(|e| pr_err!("registering the host bridge failed: {:?}\n", e))?;

@@ -880,6 +880,25 @@ modprobe devsec_tsm && modprobe devsec_pci && modprobe devsec_bus && find_tsm
 cycle
 result tsm_first_load_order_cycle_works $?
 
+# A second memory BAR (devsec_bus bar2=1: BAR2, 64-bit, 4 KiB): the report
+# covers both BARs and the TSM places a range in each; a BAR0 layout is
+# followed by BAR2 whole; a report that leaves BAR2 out is refused.
+unload_all
+load_all bar2=1
+read -r s2 e2 f2 < <(sed -n 3p "$D/resource")
+result bar2_enumerated "$( ((e2 - s2 + 1 == 4096 && (f2 & 0x100200) == 0x100200)); echo $?)" \
+	"BAR2: $(sed -n 3p "$D/resource")"
+before=$(verified_msgs 2 2)
+cycle
+result report_second_bar "$([ $? = 0 ] && [ "$(verified_msgs 2 2)" = $((before + 1)) ]; echo $?)" \
+	"$WERR; $(dmesg | grep 'MMIO ranges' | tail -n1)"
+layout_case report_second_bar_after_msix_layout msix 4 2
+fault_case report_second_bar_missing_refused report_count "Invalid argument" CONFIG_LOCKED
+unload_all
+load_all
+cycle
+result bar2_unloaded_default_cycle_works $?
+
 # Surprise removal of an accepted endpoint.
 override
 lock && accept
