@@ -31,7 +31,8 @@ CARGO_TARGET_DIR=$work/target cargo build --quiet --locked --release \
 if cargo +nightly fuzz --version >/dev/null 2>&1; then
 	how="cargo-fuzz, nightly"
 	run_target() {
-		cargo +nightly fuzz run --fuzz-dir fuzz "$1" "$work/corpus/$1" -- \
+		cargo +nightly fuzz run --fuzz-dir fuzz --target-dir "$work/fuzz-target-nightly" \
+			"$1" "$work/corpus/$1" -- \
 			-max_total_time="$secs" -print_final_stats=1 \
 			-artifact_prefix="$work/artifacts/$1-"
 	}
