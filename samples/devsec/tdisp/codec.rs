@@ -497,11 +497,16 @@ pub(super) fn encode_message(
     Ok(len)
 }
 
+/// Returns whether `version` is an SPDM 1.x version byte.
+const fn is_spdm_1(version: u8) -> bool {
+    version >> 4 == 1
+}
+
 /// Returns the SPDM version of `msg` if it is a 1.x version, the version a responder answers
 /// in.
 #[cfg(tdisp_responder)]
 pub(crate) fn spdm_version_of(msg: &[u8]) -> Option<u8> {
-    msg.first().copied().filter(|version| version >> 4 == 1)
+    msg.first().copied().filter(|&version| is_spdm_1(version))
 }
 
 /// Unwraps an SPDM 1.x VENDOR_DEFINED message with `code` and returns the TDISP message in it.
@@ -511,7 +516,7 @@ pub(crate) fn spdm_version_of(msg: &[u8]) -> Option<u8> {
 pub(crate) fn unwrap_spdm(msg: &[u8], code: u8) -> Result<&[u8], CodecError> {
     let mut r = Reader::new(msg);
     let version = r.u8()?;
-    if version >> 4 != 1 {
+    if !is_spdm_1(version) {
         return Err(CodecError::BadSpdmVersion(version));
     }
     let got = r.u8()?;

@@ -337,6 +337,13 @@ const VENDOR_ERROR_EXT: [u8; 4] = [3, 2, 0x01, 0x00];
 /// that needs the state asks with GET_DEVICE_INTERFACE_STATE.
 const NO_ERROR_DATA: u32 = 0;
 
+/// Copies `src` to the front of `dst`; returns its length, or `None` (and `dst` unchanged)
+/// if it does not fit.
+fn fill_front<T: Copy>(dst: &mut [T], src: &[T]) -> Option<usize> {
+    dst.get_mut(..src.len())?.copy_from_slice(src);
+    Some(src.len())
+}
+
 /// Device-side TDISP responder for one device interface.
 ///
 /// Rules (TDISP 1.0 as used here):
@@ -347,7 +354,8 @@ const NO_ERROR_DATA: u32 = 0;
 /// - STOP_INTERFACE from any state moves to CONFIG_UNLOCKED. In CONFIG_UNLOCKED it succeeds
 ///   and changes nothing (idempotent), so a TSM can always return a device to a known state.
 ///   TDISP leaves this case to the device; DMTF spdm-emu answers INVALID_INTERFACE_STATE
-///   there instead, and the TSM's unlock path treats both answers as "unlocked".
+///   there instead (the devsec TSM's unlock then logs that STOP failed and releases the
+///   interface anyway).
 /// - GET_DEVICE_INTERFACE_REPORT only in CONFIG_LOCKED and RUN.
 /// - GET_DEVICE_INTERFACE_STATE, GET_TDISP_VERSION and GET_TDISP_CAPABILITIES in any state.
 /// - A security-relevant configuration change in CONFIG_LOCKED or RUN moves to ERROR
@@ -429,12 +437,7 @@ impl Responder {
     /// Sets the device's BARs. Changing them while CONFIG_LOCKED or RUN is a configuration
     /// change and moves the interface to ERROR.
     pub(crate) fn set_bars(&mut self, bars: &[Bar]) -> Result<(), ConfigError> {
-        let dst = self
-            .bars
-            .get_mut(..bars.len())
-            .ok_or(ConfigError::TooManyBars)?;
-        dst.copy_from_slice(bars);
-        self.bar_count = bars.len();
+        self.bar_count = fill_front(&mut self.bars, bars).ok_or(ConfigError::TooManyBars)?;
         self.config_changed();
         Ok(())
     }
@@ -443,12 +446,8 @@ impl Responder {
     /// the default of one range per BAR. Segments are checked against the BARs at lock time
     /// (a segment outside its BAR fails the lock with INVALID_DEVICE_CONFIGURATION).
     pub(crate) fn set_segments(&mut self, segments: &[Segment]) -> Result<(), ConfigError> {
-        let dst = self
-            .segments
-            .get_mut(..segments.len())
-            .ok_or(ConfigError::TooManySegments)?;
-        dst.copy_from_slice(segments);
-        self.segment_count = segments.len();
+        self.segment_count =
+            fill_front(&mut self.segments, segments).ok_or(ConfigError::TooManySegments)?;
         Ok(())
     }
 
@@ -460,12 +459,8 @@ impl Responder {
     /// Sets the device-specific blob reported by the next LOCK_INTERFACE.
     #[cfg(tdisp_kunit)]
     pub(crate) fn set_device_specific(&mut self, data: &[u8]) -> Result<(), ConfigError> {
-        let dst = self
-            .device_specific
-            .get_mut(..data.len())
+        self.device_specific_len = fill_front(&mut self.device_specific, data)
             .ok_or(ConfigError::DeviceSpecificTooLong)?;
-        dst.copy_from_slice(data);
-        self.device_specific_len = data.len();
         Ok(())
     }
 
@@ -510,9 +505,8 @@ impl Responder {
     /// to `response`; returns the response length.
     ///
     /// Every request gets a response, a TDISP_ERROR or an SPDM ERROR. The only exception is
-    /// a `response`
-    /// buffer shorter than [`MIN_RESPONSE_LEN`]: the request is then ignored (no state change)
-    /// and 0 is returned. Report portions are clamped to what fits in `response`, so a buffer
+    /// a `response` buffer shorter than [`MIN_RESPONSE_LEN`]: the request is then ignored (no
+    /// state change) and 0 is returned. Report portions are clamped to what fits in `response`, so a buffer
     /// of [`MAX_MESSAGE_LEN`] bytes never truncates anything.
     ///
     /// `rng` fills a buffer with random bytes; it is used for the start nonce.
