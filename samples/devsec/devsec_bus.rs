@@ -48,7 +48,9 @@
 //!   `report_changed` (device-specific data differ from the report at lock time, the report
 //!   otherwise valid), `report_missing` (every report request refused),
 //!   `bad_nonce` (the next START in CONFIG_LOCKED fails with INVALID_NONCE),
-//!   `error_after_start` (the next successful START is followed at once by ERROR), `doe_busy`
+//!   `error_after_start` (the next successful START is followed at once by ERROR),
+//!   `spdm_refuses` (the next request is answered with SPDM ERROR UNSUPPORTED_REQUEST, as by
+//!   an SPDM responder that takes no VENDOR_DEFINED requests), `doe_busy`
 //!   (mailbox BUSY; each request fails until `none`), `doe_timeout` (requests are accepted but
 //!   never answered), `no_entropy` (every LOCK_INTERFACE_REQUEST gets INSUFFICIENT_ENTROPY),
 //!   `none` (clear all). Read: the active faults, or `none`. The last three are faults of the
@@ -440,6 +442,8 @@ struct Tdi {
     bad_nonce: bool,
     /// The next successful START is followed at once by ERROR.
     error_after_start: bool,
+    /// The next request is answered with SPDM ERROR UNSUPPORTED_REQUEST.
+    spdm_refuses: bool,
 }
 
 impl Tdi {
@@ -450,6 +454,7 @@ impl Tdi {
             layout: Layout::Bar,
             bad_nonce: false,
             error_after_start: false,
+            spdm_refuses: false,
         }
     }
 
@@ -1028,9 +1033,21 @@ impl Endpoint {
                         }
                     }
                 };
-                let n = tdi
-                    .responder
-                    .handle(payload, &mut self.doe.rbuf[8..], &mut rng);
+                let n = if tdi.spdm_refuses {
+                    // As an SPDM responder that does not take VENDOR_DEFINED requests (yet):
+                    // the request never reaches the TDISP layer.
+                    tdi.spdm_refuses = false;
+                    tdisp::encode_spdm_error(
+                        tdisp::SPDM_VERSION,
+                        tdisp::spdm_error::UNSUPPORTED_REQUEST,
+                        tdisp::SPDM_VENDOR_DEFINED_REQUEST,
+                        &mut self.doe.rbuf[8..],
+                    )
+                    .unwrap_or(0)
+                } else {
+                    tdi.responder
+                        .handle(payload, &mut self.doe.rbuf[8..], &mut rng)
+                };
                 // With `error_after_start` armed, a START that succeeded is followed at once
                 // by an error of the interface (RUN -> ERROR); the fault is then spent.
                 if is_start && tdi.error_after_start && tdi.responder.state() == tdisp::State::Run {
@@ -1360,7 +1377,7 @@ fn state_show(files: &EndpointFiles, f: &mut fmt::Formatter<'_>) -> fmt::Result 
 }
 
 /// Fault names accepted by the `fault` file, in the order they are listed.
-const FAULT_NAMES: [&str; 10] = [
+const FAULT_NAMES: [&str; 11] = [
     "report_range",
     "report_count",
     "report_truncated",
@@ -1368,6 +1385,7 @@ const FAULT_NAMES: [&str; 10] = [
     "report_missing",
     "bad_nonce",
     "error_after_start",
+    "spdm_refuses",
     "doe_busy",
     "doe_timeout",
     "no_entropy",
@@ -1387,6 +1405,7 @@ fn fault_show(files: &EndpointFiles, f: &mut fmt::Formatter<'_>) -> fmt::Result 
                 corruption == tdisp::ReportCorruption::Missing,
                 tdi.bad_nonce,
                 tdi.error_after_start,
+                tdi.spdm_refuses,
                 device.doe_busy,
                 device.doe_timeout,
                 device.no_entropy,
@@ -1451,9 +1470,11 @@ fn fault_store(files: &EndpointFiles, reader: &mut UserSliceReader) -> Result {
         | "report_missing" => {}
         "bad_nonce" => tdi.bad_nonce = true,
         "error_after_start" => tdi.error_after_start = true,
+        "spdm_refuses" => tdi.spdm_refuses = true,
         "none" => {
             tdi.bad_nonce = false;
             tdi.error_after_start = false;
+            tdi.spdm_refuses = false;
             tdi.responder
                 .set_report_corruption(tdisp::ReportCorruption::None);
         }

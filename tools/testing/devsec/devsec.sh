@@ -710,6 +710,13 @@ fault_case fault_start_bad_nonce bad_nonce "Permission denied" CONFIG_LOCKED
 fault_case fault_forced_error error "Input/output error" ERROR
 fault_case fault_doe_busy doe_busy "Device or resource busy" CONFIG_LOCKED
 fault_case fault_doe_timeout doe_timeout "Connection timed out" CONFIG_LOCKED
+# The device's SPDM layer refuses the VENDOR_DEFINED request (SPDM ERROR
+# UNSUPPORTED_REQUEST, as a responder that wants SPDM negotiation first): at
+# accept, and at lock, where nothing may be left locked.
+fault_case fault_spdm_refuses spdm_refuses "Operation not supported" CONFIG_LOCKED
+fault "$BDF" spdm_refuses
+expect_err fault_spdm_refuses_lock "Operation not supported" "$D/tsm/lock" "$TSM"
+fault "$BDF" none
 # START succeeds, then the interface fails (RUN -> ERROR) before the TSM has
 # confirmed RUN: the TSM stops it and locks it again, so the function is never
 # left running and not accepted; the next accept (fault spent) succeeds.
@@ -811,6 +818,19 @@ result accept_after_stop_behind_tsm_is_ebusy \
 	echo $?)" "accept: '$WERR'; $(state_line)"
 unlock
 result accept_after_stop_behind_tsm_unlock_recovers "$(state_is_pristine; echo $?)" "$WERR; $(state_line)"
+# Locked behind the TSM's back (LOCK written through the config space): the
+# TSM's LOCK gets INVALID_INTERFACE_STATE, finds CONFIG_LOCKED and fails with
+# EBUSY, holding nothing.
+tdisp_by_hand "$D" 0x83 0 0 0 0 0 && tdisp_rsp_is 0x03 32 "LOCK by hand"
+locked=$?
+lock
+result lock_when_locked_behind_tsm_is_ebusy \
+	"$([ $locked = 0 ] && [ "$WERR" = "Device or resource busy" ] && [ -z "$(holder)" ] &&
+	[ "$(tdisp_state)" = CONFIG_LOCKED ] &&
+	dmesg | tail -n 20 | grep -q "INVALID_INTERFACE_STATE, interface in state CONFIG_LOCKED"
+	echo $?)" "lock: '$WERR'; $(state_line)"
+tdisp_by_hand "$D" 0x87 && tdisp_rsp_is 0x07 0 "STOP by hand"
+result lock_when_locked_behind_tsm_stop_recovers "$(state_is_pristine; echo $?)" "$(state_line)"
 cycle
 result layouts_cycle_works $?
 
