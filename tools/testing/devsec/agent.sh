@@ -16,7 +16,6 @@ log=$CARGO_TARGET_DIR/log
 mkdir -p "$CARGO_TARGET_DIR"
 cd "$src" || die "no $src"
 
-
 # The guest has no libc: link statically (glibc, no NSS use in the agent).
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --locked --release \
 	--target "$target" >"$log.build" 2>&1
@@ -41,7 +40,7 @@ rc=$?
 while read -r name status; do
 	case $status in
 	ok) point 0 "$name" ;;
-	ignored) KTAP_N=$((KTAP_N + 1)) && KTAP_LINES+=("ok $KTAP_N $name # SKIP ignored") ;;
+	ignored) point_skip "$name" ignored ;;
 	*) point 1 "$name" "$log.test" ;;
 	esac
 done < <(sed -n 's/^test \(.*\) \.\.\. \(ok\|FAILED\|ignored\)$/\1 \2/p' "$log.test")

@@ -32,7 +32,8 @@ msg() { printf '==> %s\n' "$*" >&2; }
 
 # KTAP of host checks, collected and printed at the end (agent.sh,
 # tdisp-host.sh): point STATUS NAME [DIAG FILE] records one test point, the
-# last lines of DIAG FILE as diagnostics if it failed; ktap_print prints all.
+# last lines of DIAG FILE as diagnostics if it failed; point_skip NAME REASON
+# records a skipped one; ktap_print prints all.
 KTAP_LINES=()
 KTAP_N=0
 point() {
@@ -43,6 +44,10 @@ point() {
 		KTAP_LINES+=("not ok $KTAP_N $2")
 		[ -n "${3:-}" ] && while IFS= read -r l; do KTAP_LINES+=("# $l"); done < <(tail -n 15 "$3")
 	fi
+}
+point_skip() { # point_skip NAME REASON
+	KTAP_N=$((KTAP_N + 1))
+	KTAP_LINES+=("ok $KTAP_N $1 # SKIP $2")
 }
 ktap_print() {
 	echo "KTAP version 1"

@@ -36,11 +36,14 @@ rc=$?
 point $rc fuzz_quick_build "$log.fuzz"
 if [ $rc = 0 ]; then
 	"$CARGO_TARGET_DIR/release/tdisp-fuzz-quick" "${TDISP_FUZZ_SECONDS:-6}" >>"$log.fuzz" 2>&1
+	rc=$?
 	while read -r status name; do
 		# The runner's own comment lines carry the figures; keep them.
 		while IFS= read -r l; do KTAP_LINES+=("$l"); done < <(grep "^# $name:" "$log.fuzz")
 		point "$([ "$status" = ok ] && echo 0 || echo 1)" "$name"
 	done < <(sed -n 's/^\(ok\|not ok\) [0-9]* \(fuzz_[a-z]*\)$/\1 \2/p' "$log.fuzz" | sed 's/^not ok/fail/')
+	# A runner that died before printing its points (an abort, a crash) fails here.
+	point $rc fuzz_quick_run "$log.fuzz"
 fi
 
 cargo clippy --quiet --locked --all-targets -- -D warnings >"$log.clippy" 2>&1
