@@ -506,8 +506,8 @@ impl Responder {
     ///
     /// Every request gets a response, a TDISP_ERROR or an SPDM ERROR. The only exception is
     /// a `response` buffer shorter than [`MIN_RESPONSE_LEN`]: the request is then ignored (no
-    /// state change) and 0 is returned. Report portions are clamped to what fits in `response`, so a buffer
-    /// of [`MAX_MESSAGE_LEN`] bytes never truncates anything.
+    /// state change) and 0 is returned. Report portions are clamped to what fits in
+    /// `response`, so a buffer of [`MAX_MESSAGE_LEN`] bytes never truncates anything.
     ///
     /// `rng` fills a buffer with random bytes; it is used for the start nonce.
     pub(crate) fn handle(
