@@ -12,8 +12,12 @@
 //!
 //! Probe first calls `cc_probe()`: until the device is accepted (`tsm/lock`, `tsm/accept`)
 //! that defers the probe with "TEE acceptance pending", before anything touches the device.
-//! Once accepted, the PCI core probes the device again; the driver then enables it, maps BAR0
-//! and logs that it runs.
+//! Once accepted, the PCI core probes the device again; the driver then enables it, logs which
+//! pages of BAR0 are private MMIO (`mmio_is_private()`, one digit per page), maps BAR0 if it is
+//! one private range as a whole or has no private MMIO at all, and logs that it runs. A BAR0
+//! that is partly shared (MSI-X, NON_TEE or unreported pages) or made of several private
+//! ranges cannot be requested in one piece, as one mapping cannot be both private and shared;
+//! this sample then maps nothing.
 //!
 //! `/sys/kernel/debug/devsec_pci/probe_attempts` counts calls of probe, deferred ones included.
 
@@ -21,6 +25,8 @@ use kernel::{
     debugfs,
     device::Core,
     driver,
+    fmt,
+    page::PAGE_SIZE,
     pci,
     prelude::*,
     sync::atomic::{Atomic, Relaxed}, //
@@ -34,7 +40,32 @@ struct DevsecPci;
 /// State of a bound device.
 struct DevsecPciData<'bound> {
     pdev: &'bound pci::Device,
-    _bar0: pci::Bar<'bound>,
+    bar0: Option<pci::Bar<'bound>>,
+}
+
+/// Which pages of a BAR are private MMIO: one digit per page, `1` for private.
+struct PrivatePages<'a> {
+    pdev: &'a pci::Device,
+    bar: u32,
+}
+
+impl PrivatePages<'_> {
+    /// Whether each page of the BAR is private, in order.
+    fn iter(&self) -> impl Iterator<Item = bool> + '_ {
+        // CAST: a page is far smaller than the address space.
+        let page = PAGE_SIZE as u64;
+        let len = self.pdev.resource_len(self.bar).unwrap_or(0);
+        (0..len)
+            .step_by(PAGE_SIZE)
+            .map(move |offset| self.pdev.mmio_is_private(self.bar, offset..offset + page))
+    }
+}
+
+impl fmt::Display for PrivatePages<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.iter()
+            .try_for_each(|private| f.write_str(if private { "1" } else { "0" }))
+    }
 }
 
 kernel::pci_device_table!(PCI_TABLE, <DevsecPci as pci::Driver>::IdInfo, []);
@@ -55,19 +86,38 @@ impl pci::Driver for DevsecPci {
         pdev.as_ref().cc_probe()?;
 
         pdev.enable_device_mem()?;
+        let pages = PrivatePages { pdev, bar: 0 };
+        dev_info!(pdev, "BAR0 private pages: {}\n", pages);
+        let len = pdev.resource_len(0)?;
+        let any_private = pages.iter().any(|private| private);
+        if any_private && !pdev.mmio_is_private(0, 0..len) {
+            dev_info!(
+                pdev,
+                "accepted, BAR0 not one private range, not mapped, running\n"
+            );
+            return Ok(DevsecPciData { pdev, bar0: None });
+        }
         let bar0 = pdev.iomap_region(0, c"devsec_pci").inspect_err(|err| {
             dev_err!(pdev, "cannot map BAR0: {}\n", err.to_errno());
         })?;
 
         dev_info!(pdev, "accepted, BAR0 mapped, running\n");
 
-        Ok(DevsecPciData { pdev, _bar0: bar0 })
+        Ok(DevsecPciData {
+            pdev,
+            bar0: Some(bar0),
+        })
     }
 }
 
 impl Drop for DevsecPciData<'_> {
     fn drop(&mut self) {
-        dev_info!(self.pdev, "unbound, BAR0 unmapped\n");
+        let what = if self.bar0.is_some() {
+            "BAR0 unmapped"
+        } else {
+            "nothing to unmap"
+        };
+        dev_info!(self.pdev, "unbound, {}\n", what);
     }
 }
 

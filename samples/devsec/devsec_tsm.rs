@@ -22,9 +22,14 @@
 //!   bits, UPDATABLE refused; NON_TEE ranges and, as this TSM does not request LOCK_MSIX, the
 //!   MSI-X table and PBA are legal but stay shared) and NO_UPDATE_AFTER_LOCK required;
 //!   START_INTERFACE_REQUEST with the lock nonce; then GET_DEVICE_INTERFACE_STATE must report
-//!   RUN. Only then does accept succeed.
+//!   RUN; then the private ranges of the report are registered with the PCI core
+//!   (`set_private_mmio()`, one "PCI MMIO Encrypted" resource each). Only then does accept
+//!   succeed; a failure after START stops the interface and locks it again.
 //! - unlock: STOP_INTERFACE_REQUEST, best effort (the function may be gone), then the context
 //!   is freed.
+//!
+//! `/sys/kernel/debug/devsec_tsm/mmio_fault` (a number, see [`MmioFault`]; 0 = none) makes the
+//! TSM misuse `set_private_mmio()`, for tests of the PCI core's refusals.
 //!
 //! The interface ID is the function's requester ID (bus << 8 | devfn), without a segment (the
 //! segment-valid bit clear), as the emulated endpoints of `devsec_bus` expect.
@@ -64,6 +69,7 @@
 //! | TDISP_ERROR UNSPECIFIED or an unknown code                    | `EIO`             |
 //! | state after START is ERROR                                    | `EIO`             |
 //! | state after START is neither RUN nor ERROR                    | `EPROTO`          |
+//! | private MMIO refused by the PCI core (see `set_private_mmio`) | its error         |
 //!
 //! ¹ INVALID_INTERFACE_STATE carries no state (its error data is 0), so the TSM asks with
 //! GET_DEVICE_INTERFACE_STATE; if that fails too, `EIO`.
@@ -71,13 +77,17 @@
 //! There is no SPDM secure session (see `tdisp/codec.rs`): the sample shows the acceptance flow, it
 //! does not authenticate the device.
 
+use core::ops::Range;
 use kernel::{
     bindings,
+    debugfs,
     devres::Devres,
     faux,
     fmt,
+    page::PAGE_SIZE,
     pci::{doe, tsm},
-    prelude::*, //
+    prelude::*,
+    sync::atomic::{Atomic, Relaxed}, //
 };
 
 use kernel::alloc::AllocError;
@@ -122,6 +132,90 @@ module! {
     authors: ["coco-accept developers"],
     description: "Devsec TSM sample: TDISP lock, accept and unlock over DOE",
     license: "GPL",
+}
+
+/// The armed [`MmioFault`], by number; written through `/sys/kernel/debug/devsec_tsm/mmio_fault`.
+static MMIO_FAULT: Atomic<u32> = Atomic::new(0);
+
+/// Misuses of `set_private_mmio()` the TSM can be made to commit, so that tests see the PCI
+/// core refuse each one and leave nothing private behind. Numbered as in `mmio_fault`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MmioFault {
+    /// 0: none, register the private ranges of the report.
+    None,
+    /// 1: add a range that starts in the middle of a page.
+    UnalignedStart,
+    /// 2: add a range that ends in the middle of a page.
+    UnalignedEnd,
+    /// 3: add an empty range.
+    Empty,
+    /// 4: add a range outside every BAR (the first page of physical memory).
+    Outside,
+    /// 5: add the first private range a second time.
+    Overlap,
+    /// 6: as 5, but ignore the error and accept (the PCI core registers nothing).
+    OverlapIgnored,
+    /// 7: register a second time (with no ranges) after a successful registration.
+    Twice,
+    /// 8: fail the accept after a successful registration.
+    FailAfter,
+    /// 9: call `set_private_mmio()` from lock.
+    InLock,
+    /// 10: call `set_private_mmio()` from unlock.
+    InUnlock,
+}
+
+impl MmioFault {
+    fn armed() -> Self {
+        match MMIO_FAULT.load(Relaxed) {
+            1 => Self::UnalignedStart,
+            2 => Self::UnalignedEnd,
+            3 => Self::Empty,
+            4 => Self::Outside,
+            5 => Self::Overlap,
+            6 => Self::OverlapIgnored,
+            7 => Self::Twice,
+            8 => Self::FailAfter,
+            9 => Self::InLock,
+            10 => Self::InUnlock,
+            _ => Self::None,
+        }
+    }
+
+    /// The bad range this fault adds after the ranges of the report, whose first is `first`.
+    fn extra_range(self, first: &Range<u64>) -> Option<Range<u64>> {
+        // CAST: a page is far smaller than the address space.
+        let half_page = PAGE_SIZE as u64 / 2;
+        match self {
+            Self::UnalignedStart => Some(first.start + half_page..first.end),
+            Self::UnalignedEnd => Some(first.start..first.start + half_page),
+            Self::Empty => Some(first.start..first.start),
+            Self::Outside => Some(0..PAGE_SIZE as u64),
+            Self::Overlap | Self::OverlapIgnored => Some(first.clone()),
+            _ => None,
+        }
+    }
+
+    /// Calls `set_private_mmio()` outside accept, as [`MmioFault::InLock`] and
+    /// [`MmioFault::InUnlock`] ask, and logs what it returned.
+    fn misplaced_call(self, pdev: &tsm::Device, op: &str) {
+        let armed = match self {
+            Self::InLock => "lock",
+            Self::InUnlock => "unlock",
+            _ => return,
+        };
+        if armed != op {
+            return;
+        }
+        let bar0 = match (pdev.resource_start(0), pdev.resource_len(0)) {
+            (Ok(start), Ok(len)) => start..start + len,
+            _ => 0..0,
+        };
+        let errno = pdev
+            .set_private_mmio(&[bar0])
+            .map_or_else(|err| err.to_errno(), |()| 0);
+        dev_info!(pdev, "set_private_mmio() in {}: {}\n", op, errno);
+    }
 }
 
 /// Offset the device adds to MMIO addresses in its interface report (LOCK_INTERFACE_REQUEST
@@ -620,7 +714,53 @@ impl DevsecTsm {
         if state != State::Run {
             return (true, Err(session.fail(msg, Failure::WrongState(state))));
         }
+        if let Err(err) = Self::set_private(session.pdev, &ranges) {
+            return (true, Err(err));
+        }
         (true, Ok(ranges))
+    }
+
+    /// Registers the private ranges of `report` with the PCI core, committing the armed
+    /// [`MmioFault`] if any.
+    fn set_private(pdev: &tsm::Device, report: &CheckedReport) -> Result {
+        let fault = MmioFault::armed();
+        let mut ranges = KVec::with_capacity(MAX_RANGES + 1, GFP_KERNEL)?;
+        for range in report.private_ranges() {
+            ranges.push(range.start..range.start + range.len, GFP_KERNEL)?;
+        }
+        if let Some(extra) = ranges.first().and_then(|first| fault.extra_range(first)) {
+            ranges.push(extra, GFP_KERNEL)?;
+        }
+
+        match pdev.set_private_mmio(&ranges) {
+            Err(err) if fault == MmioFault::OverlapIgnored => {
+                dev_warn!(
+                    pdev,
+                    "private MMIO not registered ({}), accepting anyway (fault)\n",
+                    err.to_errno()
+                );
+                return Ok(());
+            }
+            Err(err) => {
+                dev_err!(pdev, "private MMIO not registered: {}\n", err.to_errno());
+                return Err(err);
+            }
+            Ok(()) => {}
+        }
+
+        match fault {
+            MmioFault::Twice => pdev.set_private_mmio(&[]).inspect_err(|err| {
+                dev_err!(pdev, "private MMIO registered again: {}\n", err.to_errno());
+            }),
+            MmioFault::FailAfter => {
+                dev_err!(
+                    pdev,
+                    "private MMIO registered, failing the accept (fault)\n"
+                );
+                Err(EIO)
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -628,6 +768,7 @@ impl tsm::DevsecTsm for DevsecTsm {
     type Context = Locked;
 
     fn lock<'a>(&'a self, pdev: &'a tsm::Device) -> impl PinInit<Locked, Error> + 'a {
+        MmioFault::armed().misplaced_call(pdev, "lock");
         Self::do_lock(pdev)
     }
 
@@ -685,6 +826,7 @@ impl tsm::DevsecTsm for DevsecTsm {
     }
 
     fn unlock(&self, pdev: &tsm::Device, ctx: Pin<&Locked>) {
+        MmioFault::armed().misplaced_call(pdev, "unlock");
         let stopped = Session::open(pdev, ctx.requester)
             .and_then(|mut session| session.step(&Request::StopInterface, Requester::parse_stop));
         match stopped {
@@ -712,6 +854,7 @@ struct DevsecTsmModule {
     // registered.
     _tsm: Devres<tsm::Registration<DevsecTsm>>,
     _parent: faux::Registration,
+    _debugfs: Pin<KBox<debugfs::Scope<()>>>,
 }
 
 impl kernel::Module for DevsecTsmModule {
@@ -721,10 +864,17 @@ impl kernel::Module for DevsecTsmModule {
         let tsm = tsm::Registration::new(dev, Ok::<_, Error>(DevsecTsm))?;
         let id = tsm.access(dev)?.id();
         pr_info!("registered devsec TSM tsm{}\n", id);
+        let debugfs = KBox::pin_init(
+            debugfs::Scope::dir((), c"devsec_tsm", |(), dir| {
+                dir.read_write_file(c"mmio_fault", &MMIO_FAULT);
+            }),
+            GFP_KERNEL,
+        )?;
         Ok(Self {
             id,
             _tsm: tsm,
             _parent: parent,
+            _debugfs: debugfs,
         })
     }
 }

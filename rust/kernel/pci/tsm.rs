@@ -22,12 +22,18 @@ use crate::{
     container_of,
     device,
     devres::Devres,
-    error::from_err_ptr,
+    error::{
+        from_err_ptr,
+        to_result, //
+    },
     prelude::*,
     types::Opaque, //
 };
 use core::{
-    ops::Deref,
+    ops::{
+        Deref,
+        Range, //
+    },
     ptr::NonNull, //
 };
 
@@ -85,6 +91,67 @@ impl Device {
     /// carries the function's TDISP messages: its own, or its physical function's.
     pub fn cma_mailbox(&self) -> Option<doe::Mailbox<'_>> {
         self.doe_mailbox(bindings::PCI_VENDOR_ID_PCI_SIG as u16, doe::FEATURE_CMA)
+    }
+
+    /// Registers the function's private MMIO: the physical address `ranges` that the accepted
+    /// function serves as TEE memory, validated against its interface report.
+    ///
+    /// The PCI core registers one "PCI MMIO Encrypted" resource per range, nested in the BAR
+    /// that contains it, and releases them when the function leaves the TEE or the accept
+    /// fails. Ranges not passed stay shared. All or nothing: on error nothing is registered.
+    ///
+    /// Only valid in [`DevsecTsm::accept`], once: fails with [`ENXIO`] in the other
+    /// operations, with [`EBUSY`] if called before in this accept or if a range overlaps
+    /// another one or a resource in its BAR, and with [`EINVAL`] if a range is empty, not
+    /// page aligned or not inside one memory BAR of the function.
+    pub fn set_private_mmio(&self, ranges: &[Range<u64>]) -> Result {
+        let mut raw = KVec::with_capacity(ranges.len(), GFP_KERNEL)?;
+        for range in ranges {
+            // `struct range` has an inclusive end: an empty range becomes one that ends
+            // before it starts (or, starting at 0, one that ends at the last address), which
+            // the PCI core refuses.
+            raw.push(
+                bindings::range {
+                    start: range.start,
+                    end: range.end.wrapping_sub(1),
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        let nr = u32::try_from(raw.len())?;
+        // SAFETY: `self.as_raw()` is a valid `struct pci_dev` on which a devsec operation runs
+        // with the device lock and `pci_tsm_rwsem` held (type invariants), as the function
+        // requires; `raw` holds `nr` initialised ranges, which it only reads during the call.
+        to_result(unsafe { bindings::pci_tsm_mmio_set_private(self.0.as_raw(), raw.as_ptr(), nr) })
+    }
+}
+
+impl super::Device {
+    /// Returns whether `range`, given as offsets into BAR `bar`, lies inside one private MMIO
+    /// range of this accepted function (see [`Device::set_private_mmio`]), so that it can be
+    /// requested and mapped as private in one piece.
+    ///
+    /// `false` for an empty range or an invalid BAR index, for MMIO that is shared and for a
+    /// range that spans several private ranges or private and shared MMIO: a driver of a partly
+    /// private BAR requests and maps those parts separately, as one mapping cannot be both
+    /// private and shared.
+    pub fn mmio_is_private(&self, bar: u32, range: Range<u64>) -> bool {
+        let Ok(bar_start) = self.resource_start(bar) else {
+            return false;
+        };
+        if range.is_empty() {
+            return false;
+        }
+        let (Some(first), Some(last)) = (
+            bar_start.checked_add(range.start),
+            bar_start.checked_add(range.end - 1),
+        ) else {
+            return false;
+        };
+        // SAFETY: `self.as_raw()` is a valid `struct pci_dev`; the function takes
+        // `pci_tsm_rwsem` itself and may sleep, which process context with a device reference
+        // allows.
+        unsafe { bindings::pci_tsm_mmio_is_private(self.as_raw(), first, last) }
     }
 }
 
@@ -211,8 +278,8 @@ pub trait DevsecTsm: Send + Sync + Sized + 'static {
 /// # Invariants
 ///
 /// `tsm` is initialised with `pdev` = the locked function, `tsm_dev` = the TSM device of a
-/// [`Registration<T>`], `dsm_dev` and `tdi` = NULL, and `evidence` pointing to the buffers of
-/// [`DevsecTsm::evidence`] of `ctx`, as last returned. Instances are only created by
+/// [`Registration<T>`], `dsm_dev`, `tdi` and `mmio_private` = NULL, and `evidence` pointing to
+/// the buffers of [`DevsecTsm::evidence`] of `ctx`, as last returned. Instances are only created by
 /// `Registration::<T>::lock_callback` in a pinned [`KBox`] whose ownership passes to the PCI
 /// core, and freed by `Registration::<T>::unlock_callback`.
 #[repr(C)]
@@ -361,6 +428,9 @@ impl<T: DevsecTsm> Registration<T> {
             tdi: core::ptr::null_mut(),
             // Set by `set_evidence` once the context exists.
             evidence: bindings::pci_tsm_evidence::default(),
+            // Owned by the PCI core, which sets them during accept.
+            mmio_private: core::ptr::null_mut(),
+            nr_mmio_private: 0,
         };
         let init = try_pin_init!(Locked::<T> {
             tsm: Opaque::new(base),

@@ -761,7 +761,42 @@ result fault_cleared_cycle_works $?
 verified_msgs() {
 	dmesg | grep -c "$BDF: TDISP interface 0x100 verified ($1 MMIO ranges, $2 private)"
 }
-layout_case() { # layout_case NAME LAYOUT RANGES PRIVATE
+#
+# Private MMIO: the PCI core registers one "PCI MMIO Encrypted" resource per
+# private range, nested in its BAR. enc_lines: those directly below the BARs
+# of $BDF in /proc/iomem ("start-end", hex); enc_pages: the same as page
+# ranges of BAR0 ("first-last" ...); enc_children: what is nested below them;
+# bar0_pages: the page map devsec_pci logged at its last probe.
+#
+enc_lines() {
+	awk -v bdf="${1:-$BDF}" '{
+		match($0, /^ */); ind = RLENGTH; split(substr($0, ind + 1), a, " : ")
+		if (a[2] == bdf) { bi = ind; inb = 1; next }
+		if (inb && ind <= bi) inb = 0
+		if (inb && ind == bi + 2 && a[2] == "PCI MMIO Encrypted") print a[1]
+	}' /proc/iomem
+}
+enc_pages() {
+	local b0 e0 s e
+	read -r b0 e0 _ <"$D/resource"
+	enc_lines | while IFS=- read -r s e; do
+		((0x$s >= b0 && 0x$e <= e0)) &&
+			echo "$(((0x$s - b0) / 4096))-$(((0x$e + 1 - b0) / 4096 - 1))"
+	done | paste -sd' '
+}
+enc_children() {
+	awk -v bdf="$BDF" '{
+		match($0, /^ */); ind = RLENGTH; split(substr($0, ind + 1), a, " : ")
+		if (a[2] == bdf) { bi = ind; inb = 1; next }
+		if (inb && ind <= bi) { inb = 0; ine = 0 }
+		if (inb && ind == bi + 2) ine = (a[2] == "PCI MMIO Encrypted")
+		else if (ine && ind > bi + 2) print a[2]
+	}' /proc/iomem | paste -sd' '
+}
+enc_total() { grep -c "PCI MMIO Encrypted" /proc/iomem; }
+bar0_pages() { dmesg | grep "devsec_pci $BDF: BAR0 private pages:" | tail -n1 | sed 's/.*: //'; }
+
+layout_case() { # layout_case NAME LAYOUT RANGES PRIVATE ENC_PAGES BAR0_PAGES
 	local before
 	before=$(verified_msgs "$3" "$4")
 	override
@@ -779,14 +814,27 @@ layout_case() { # layout_case NAME LAYOUT RANGES PRIVATE
 	else
 		ok "$1"
 	fi
+	# Exactly the private ranges, as pages of BAR0, and what the driver
+	# found private page by page.
+	result "${1}_private_mmio" \
+		"$([ "$(enc_pages)" = "$5" ] && [ "$(bar0_pages)" = "$6" ]; echo $?)" \
+		"private pages '$(enc_pages)' (want '$5'), driver saw '$(bar0_pages)' (want '$6')"
 	reset_dev
+	result "${1}_private_mmio_released" "$([ -z "$(enc_lines)" ]; echo $?)" \
+		"left: $(enc_lines | paste -sd' ')"
 	layout "$BDF" bar
 }
-layout_case report_default_one_range_per_bar bar 1 1
-layout_case report_msix_shared msix 3 1
-layout_case report_non_tee_range_shared non_tee 2 1
-layout_case report_multi_range_bar multi 4 4
-layout_case report_range_inside_bar inside 1 1
+layout_case report_default_one_range_per_bar bar 1 1 0-3 1111
+layout_case report_msix_shared msix 3 1 0-1 1100
+layout_case report_non_tee_range_shared non_tee 2 1 1-3 0111
+layout_case report_multi_range_bar multi 4 4 "0-0 1-1 2-2 3-3" 1111
+layout_case report_range_inside_bar inside 1 1 1-2 0110
+# A BAR0 that is not one private range is not requested by devsec_pci (a
+# region request across the ranges would fail: one mapping cannot be both
+# private and shared).
+result private_mmio_partly_private_bar_not_mapped \
+	"$(dmesg | grep -q "devsec_pci $BDF: accepted, BAR0 not one private range, not mapped"
+	echo $?)"
 # An UPDATABLE range: nothing here could follow its changes, so accept is
 # refused; the function stays locked, not running, not accepted.
 override
@@ -833,6 +881,94 @@ tdisp_by_hand "$D" 0x87 && tdisp_rsp_is 0x07 0 "STOP by hand"
 result lock_when_locked_behind_tsm_stop_recovers "$(state_is_pristine; echo $?)" "$(state_line)"
 cycle
 result layouts_cycle_works $?
+
+#
+# Private MMIO life cycle: registered on accept, nested in BAR0, the driver's
+# region request below it; a repeated accept adds nothing; unlock, TSM
+# unregistration and removal release everything.
+#
+override
+lock && accept
+result private_mmio_in_iomem "$([ "$(enc_pages)" = 0-3 ] && state_is_running; echo $?)" \
+	"private pages '$(enc_pages)'; $(state_line); iomem: $(enc_lines | paste -sd' ')"
+result private_mmio_driver_region_nested "$([ "$(enc_children)" = devsec_pci ]; echo $?)" \
+	"below the private range: '$(enc_children)'"
+accept && accept
+result private_mmio_no_duplicates_on_reaccept \
+	"$([ -z "$WERR" ] && [ "$(enc_lines | wc -l)" = 1 ] && [ "$(enc_total)" = 1 ]; echo $?)" \
+	"'$WERR'; $(enc_lines | wc -l) below BAR0, $(enc_total) in all"
+unlock
+result private_mmio_released_on_unlock "$([ -z "$(enc_lines)" ] && state_is_pristine; echo $?)" \
+	"left: $(enc_lines | paste -sd' '); $(state_line)"
+override
+lock && accept
+result private_mmio_registered_again_after_unlock "$([ "$(enc_pages)" = 0-3 ]; echo $?)" \
+	"private pages '$(enc_pages)'"
+rmmod devsec_tsm
+result private_mmio_released_on_tsm_unregister "$([ "$(enc_total)" = 0 ]; echo $?)" \
+	"left: $(grep 'PCI MMIO Encrypted' /proc/iomem | paste -sd' ')"
+modprobe devsec_tsm && find_tsm
+override
+lock && accept
+n=$(enc_total)
+echo 1 >"$D/remove"
+result private_mmio_released_on_remove "$([ "$n" = 1 ] && [ ! -e "$D" ] && [ "$(enc_total)" = 0 ]
+	echo $?)" "before removal: $n; left: $(grep 'PCI MMIO Encrypted' /proc/iomem | paste -sd' ')"
+rmmod devsec_bus && modprobe devsec_bus && sleep 0.2
+result private_mmio_remove_bus_reload "$([ -e "$D" ] && state_is_pristine; echo $?)" "$(state_line)"
+
+# A TSM that misuses pci_tsm_mmio_set_private() (devsec_tsm debugfs
+# mmio_fault): the PCI core refuses, the TSM fails the accept and stops and
+# locks the interface again, and nothing private stays behind.
+MMIO_FAULT=/sys/kernel/debug/devsec_tsm/mmio_fault
+mmio_fault_case() { # mmio_fault_case NAME NUMBER ERRTEXT LOGLINE
+	override
+	lock
+	echo "$2" >"$MMIO_FAULT"
+	accept
+	result "private_mmio_fault_$1" \
+		"$([ "$WERR" = "$3" ] && state_is_locked && [ -z "$(enc_lines)" ] &&
+		dmesg | tail -n 30 | grep -q "$4"; echo $?)" \
+		"accept: '$WERR'; $(state_line); left: $(enc_lines | paste -sd' ')"
+	echo 0 >"$MMIO_FAULT"
+	reset_dev
+}
+mmio_fault_case unaligned_start 1 "Invalid argument" "empty or not page aligned"
+mmio_fault_case unaligned_end 2 "Invalid argument" "empty or not page aligned"
+mmio_fault_case empty 3 "Invalid argument" "empty or not page aligned"
+mmio_fault_case outside_bars 4 "Invalid argument" "not inside a memory BAR"
+mmio_fault_case overlap 5 "Device or resource busy" "conflicts with"
+mmio_fault_case twice 7 "Device or resource busy" "private MMIO registered again: -16"
+mmio_fault_case fail_after_registration 8 "Input/output error" "failing the accept (fault)"
+# All or nothing: a TSM that ignores the refusal accepts with nothing private
+# (and devsec_pci maps BAR0 as shared MMIO).
+override
+lock
+echo 6 >"$MMIO_FAULT"
+accept
+result private_mmio_fault_overlap_ignored_registers_nothing \
+	"$([ -z "$WERR" ] && state_is_running && [ -z "$(enc_lines)" ] && [ "$(bar0_pages)" = 0000 ]
+	echo $?)" "accept: '$WERR'; $(state_line); left: $(enc_lines | paste -sd' ')"
+echo 0 >"$MMIO_FAULT"
+reset_dev
+# Outside accept the function is not being accepted: ENXIO.
+echo 9 >"$MMIO_FAULT"
+override
+lock
+result private_mmio_fault_in_lock_refused \
+	"$(state_is_locked && [ -z "$(enc_lines)" ] &&
+	dmesg | tail -n 20 | grep -q "$BDF: set_private_mmio() in lock: -6"; echo $?)" "$(state_line)"
+echo 0 >"$MMIO_FAULT"
+accept
+echo 10 >"$MMIO_FAULT"
+unlock
+result private_mmio_fault_in_unlock_refused \
+	"$(state_is_pristine && [ -z "$(enc_lines)" ] &&
+	dmesg | tail -n 20 | grep -q "$BDF: set_private_mmio() in unlock: -6"; echo $?)" \
+	"$(state_line); left: $(enc_lines | paste -sd' ')"
+echo 0 >"$MMIO_FAULT"
+cycle
+result private_mmio_faults_cleared_cycle_works $?
 
 # A BAR rewritten while CONFIG_LOCKED puts the interface in ERROR and the
 # accept fails; restoring the BAR and unlocking recovers.
@@ -912,7 +1048,7 @@ before=$(verified_msgs 2 2)
 cycle
 result report_second_bar "$([ $? = 0 ] && [ "$(verified_msgs 2 2)" = $((before + 1)) ]; echo $?)" \
 	"$WERR; $(dmesg | grep 'MMIO ranges' | tail -n1)"
-layout_case report_second_bar_after_msix_layout msix 4 2
+layout_case report_second_bar_after_msix_layout msix 4 2 0-1 1100
 fault_case report_second_bar_missing_refused report_count "Invalid argument" CONFIG_LOCKED
 unload_all
 load_all
@@ -1389,6 +1525,8 @@ unload_all
 result final_unload "$?"
 result final_no_tsm_left "$(! ls -d /sys/class/tsm/tsm* >/dev/null 2>&1; echo $?)" \
 	"$(ls /sys/class/tsm/ 2>&1 | paste -sd' ')"
+result final_no_private_mmio_left "$([ "$(enc_total)" = 0 ]; echo $?)" \
+	"$(grep 'PCI MMIO Encrypted' /proc/iomem | paste -sd' ')"
 
 if [ -w /sys/kernel/debug/kmemleak ]; then
 	echo scan >/sys/kernel/debug/kmemleak
