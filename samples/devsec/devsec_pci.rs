@@ -25,7 +25,6 @@ use kernel::{
     debugfs,
     device::Core,
     driver,
-    fmt,
     page::PAGE_SIZE,
     pci,
     prelude::*,
@@ -43,28 +42,44 @@ struct DevsecPciData<'bound> {
     bar0: Option<pci::Bar<'bound>>,
 }
 
-/// Which pages of a BAR are private MMIO: one digit per page, `1` for private.
-struct PrivatePages<'a> {
-    pdev: &'a pci::Device,
-    bar: u32,
+/// Pages of a BAR the private page map shows; the emulated BAR0 has four.
+const MAP_PAGES: usize = 64;
+
+/// Which pages of a BAR are private MMIO: one digit per page, `1` for private, for the first
+/// [`MAP_PAGES`] pages.
+///
+/// Built before printing: `mmio_is_private()` may sleep, a `Display` impl runs inside printk.
+struct PrivatePages {
+    map: [u8; MAP_PAGES],
+    len: usize,
 }
 
-impl PrivatePages<'_> {
-    /// Whether each page of the BAR is private, in order.
-    fn iter(&self) -> impl Iterator<Item = bool> + '_ {
+impl PrivatePages {
+    fn new(pdev: &pci::Device, bar: u32) -> Self {
         // CAST: a page is far smaller than the address space.
         let page = PAGE_SIZE as u64;
-        let len = self.pdev.resource_len(self.bar).unwrap_or(0);
-        (0..len)
-            .step_by(PAGE_SIZE)
-            .map(move |offset| self.pdev.mmio_is_private(self.bar, offset..offset + page))
+        let bar_len = pdev.resource_len(bar).unwrap_or(0);
+        let mut pages = Self {
+            map: [b'0'; MAP_PAGES],
+            len: 0,
+        };
+        let offsets = (0..bar_len).step_by(PAGE_SIZE);
+        for (digit, offset) in pages.map.iter_mut().zip(offsets) {
+            if pdev.mmio_is_private(bar, offset..offset + page) {
+                *digit = b'1';
+            }
+            pages.len += 1;
+        }
+        pages
     }
-}
 
-impl fmt::Display for PrivatePages<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.iter()
-            .try_for_each(|private| f.write_str(if private { "1" } else { "0" }))
+    fn any_private(&self) -> bool {
+        self.digits().contains('1')
+    }
+
+    fn digits(&self) -> &str {
+        // The map holds only ASCII digits.
+        core::str::from_utf8(self.map.get(..self.len).unwrap_or(&[])).unwrap_or("")
     }
 }
 
@@ -86,11 +101,10 @@ impl pci::Driver for DevsecPci {
         pdev.as_ref().cc_probe()?;
 
         pdev.enable_device_mem()?;
-        let pages = PrivatePages { pdev, bar: 0 };
-        dev_info!(pdev, "BAR0 private pages: {}\n", pages);
+        let pages = PrivatePages::new(pdev, 0);
+        dev_info!(pdev, "BAR0 private pages: {}\n", pages.digits());
         let len = pdev.resource_len(0)?;
-        let any_private = pages.iter().any(|private| private);
-        if any_private && !pdev.mmio_is_private(0, 0..len) {
+        if pages.any_private() && !pdev.mmio_is_private(0, 0..len) {
             dev_info!(
                 pdev,
                 "accepted, BAR0 not one private range, not mapped, running\n"

@@ -135,6 +135,8 @@ impl super::Device {
     /// range that spans several private ranges or private and shared MMIO: a driver of a partly
     /// private BAR requests and maps those parts separately, as one mapping cannot be both
     /// private and shared.
+    ///
+    /// Takes `pci_tsm_rwsem`, so it may sleep.
     pub fn mmio_is_private(&self, bar: u32, range: Range<u64>) -> bool {
         let Ok(bar_start) = self.resource_start(bar) else {
             return false;
