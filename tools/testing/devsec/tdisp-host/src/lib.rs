@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The devsec TDISP library on the host.
+//! The devsec TDISP and SPDM libraries on the host.
 //!
 //! `samples/devsec/tdisp/` is core-only safe Rust, so the very files the kernel modules
 //! include build here unchanged, with every cfg the KUnit suite uses (see `build.rs`).
@@ -33,6 +33,21 @@ mod tdisp {
     pub(crate) use report::*;
     pub(crate) use requester::*;
     pub(crate) use responder::*;
+}
+
+/// The whole SPDM library, by path, with the same allowances.
+#[allow(dead_code, unused_imports)]
+#[path = "../../../../../samples/devsec/spdm"]
+mod spdm {
+    mod codec;
+    mod requester;
+    mod responder;
+    mod transcript;
+
+    pub(crate) use codec::*;
+    pub(crate) use requester::*;
+    pub(crate) use responder::*;
+    pub(crate) use transcript::*;
 }
 
 /// The KUnit suites, by path.
