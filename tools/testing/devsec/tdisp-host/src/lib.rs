@@ -62,4 +62,15 @@ mod suites {
     mod responder;
 }
 
+/// The KUnit suites of the SPDM library, by path.
+#[cfg(test)]
+#[path = "../../../../../samples/devsec/spdm_test"]
+mod spdm_suites {
+    mod codec;
+    mod common;
+    mod requester;
+    mod responder;
+    mod session;
+}
+
 pub mod fuzz;
