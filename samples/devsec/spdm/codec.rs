@@ -101,6 +101,7 @@ pub(crate) const SPDM_VERSION_10: u8 = 0x10;
 pub(crate) const SPDM_VERSION_12: u8 = 0x12;
 
 /// The VERSION entry of SPDM 1.2 (major 1, minor 2, update and alpha 0).
+#[cfg(spdm_responder)]
 pub(crate) const VERSION_ENTRY_12: u16 = 0x1200;
 
 /// Length of the SPDM message header.
@@ -125,6 +126,7 @@ pub(crate) const SIGNATURE_LEN: usize = 384;
 pub(crate) type Signature = [u8; SIGNATURE_LEN];
 
 /// Longest opaque data a CHALLENGE_AUTH or MEASUREMENTS may carry.
+#[cfg(spdm_requester)]
 pub(crate) const MAX_OPAQUE_LEN: usize = 1024;
 
 /// Smallest DataTransferSize of SPDM 1.2.
@@ -137,6 +139,7 @@ pub(crate) const MAX_NEGOTIATE_ALGORITHMS_LEN: usize = 128;
 pub(crate) const MAX_ALGORITHMS_LEN: usize = 128;
 
 /// Most extended algorithms a NEGOTIATE_ALGORITHMS request may carry in total.
+#[cfg(spdm_responder)]
 pub(crate) const MAX_EXT_ALG_COUNT: usize = 20;
 
 /// Most AlgStructs: one of each type, DHE, AEAD, ReqBaseAsymAlg and KeySchedule.
@@ -146,6 +149,7 @@ pub(crate) const MAX_ALG_STRUCTS: usize = 4;
 pub(crate) const MAX_VERSION_ENTRIES: usize = 16;
 
 /// Longest extended error data of an ERROR message.
+#[cfg(spdm_requester)]
 pub(crate) const MAX_EXTENDED_ERROR_LEN: usize = 32;
 
 /// Longest SPDM message either side sends or accepts: the DataTransferSize and
@@ -153,6 +157,7 @@ pub(crate) const MAX_EXTENDED_ERROR_LEN: usize = 32;
 pub(crate) const MAX_MESSAGE_LEN: usize = 2048;
 
 /// Length of the fixed part of NEGOTIATE_ALGORITHMS.
+#[cfg(spdm_kunit)]
 pub(crate) const NEGOTIATE_ALGORITHMS_FIXED_LEN: usize = 32;
 
 /// Length of the fixed part of ALGORITHMS.
@@ -161,11 +166,9 @@ pub(crate) const ALGORITHMS_FIXED_LEN: usize = 36;
 /// Length of GET_CAPABILITIES and CAPABILITIES in SPDM 1.2.
 pub(crate) const CAPABILITIES_LEN: usize = 20;
 
-/// Length of a GET_MEASUREMENTS request asking for a signature.
-pub(crate) const GET_MEASUREMENTS_SIGNED_LEN: usize = HEADER_LEN + NONCE_LEN + 1;
-
 /// Length of the header of a DMTF measurement block: common header (`u8 index, u8 spec,
 /// u16 size`) and DMTF header (`u8 type, u16 value size`).
+#[cfg(spdm_responder)]
 pub(crate) const MEASUREMENT_BLOCK_HEADER_LEN: usize = 7;
 
 /// SPDM request and response codes.
@@ -234,11 +237,13 @@ impl Code {
     }
 
     /// Returns true for request (requester to responder) codes.
+    #[cfg(spdm_responder)]
     pub(crate) fn is_request(self) -> bool {
         (self as u8) & 0x80 != 0
     }
 
     /// Returns the specification name of the message.
+    #[cfg(spdm_requester)]
     pub(crate) fn name(self) -> &'static str {
         match self {
             Self::GetDigests => "GET_DIGESTS",
@@ -269,45 +274,60 @@ pub(crate) enum ErrorCode {
     /// The request is malformed or has invalid fields.
     InvalidRequest = 0x01,
     /// The responder cannot handle the request now; retry.
+    #[cfg(spdm_requester)]
     Busy = 0x03,
     /// The request is not allowed in the current connection state.
     UnexpectedRequest = 0x04,
     /// Unspecified failure.
     Unspecified = 0x05,
     /// Decryption failed (sessions only).
+    #[cfg(spdm_requester)]
     DecryptError = 0x06,
     /// The request code (error data) is not supported.
     UnsupportedRequest = 0x07,
     /// A request is already being processed.
+    #[cfg(spdm_requester)]
     RequestInFlight = 0x08,
     /// The response code of an encapsulated response is invalid.
+    #[cfg(spdm_requester)]
     InvalidResponseCode = 0x09,
     /// No more sessions.
+    #[cfg(spdm_requester)]
     SessionLimitExceeded = 0x0a,
     /// The request needs a session.
+    #[cfg(spdm_requester)]
     SessionRequired = 0x0b,
     /// The device needs a reset to complete the request.
+    #[cfg(spdm_requester)]
     ResetRequired = 0x0c,
     /// The response does not fit the requester's buffers.
+    #[cfg(spdm_requester)]
     ResponseTooLarge = 0x0d,
     /// The request does not fit the responder's buffers.
+    #[cfg(spdm_requester)]
     RequestTooLarge = 0x0e,
     /// The response must be fetched in chunks.
+    #[cfg(spdm_requester)]
     LargeResponse = 0x0f,
     /// A message was lost.
+    #[cfg(spdm_requester)]
     MessageLost = 0x10,
     /// The requested version is not supported, or not the negotiated one.
     VersionMismatch = 0x41,
     /// The response is not ready; ask again with RESPOND_IF_READY.
+    #[cfg(spdm_requester)]
     ResponseNotReady = 0x42,
     /// The requester must start over with GET_VERSION.
+    #[cfg(spdm_requester)]
     RequestResynch = 0x43,
     /// A vendor-defined error.
+    #[cfg(spdm_requester)]
     VendorDefined = 0xff,
 }
 
 impl ErrorCode {
     /// Returns the error code with value `code`, if SPDM 1.2 defines it.
+    #[cfg(spdm_requester)]
     pub(crate) fn from_u8(code: u8) -> Option<Self> {
         Some(match code {
             0x01 => Self::InvalidRequest,
@@ -334,6 +354,7 @@ impl ErrorCode {
     }
 
     /// Returns the specification name of the error.
+    #[cfg(spdm_requester)]
     pub(crate) fn name(self) -> &'static str {
         match self {
             Self::InvalidRequest => "InvalidRequest",
@@ -362,20 +383,25 @@ impl ErrorCode {
 /// CAPABILITIES flags (responder side) used here.
 pub(crate) mod cap_flags {
     /// The responder can cache the negotiated state across resets.
+    #[cfg(spdm_kunit)]
     pub(crate) const CACHE_CAP: u32 = 0x1;
     /// The responder supports GET_DIGESTS and GET_CERTIFICATE.
     pub(crate) const CERT_CAP: u32 = 0x2;
     /// The responder supports CHALLENGE.
     pub(crate) const CHAL_CAP: u32 = 0x4;
     /// The two-bit MEAS_CAP field.
+    #[cfg(spdm_requester)]
     pub(crate) const MEAS_CAP_MASK: u32 = 0x18;
     /// MEAS_CAP: measurements without signature.
+    #[cfg(spdm_kunit)]
     pub(crate) const MEAS_CAP_NO_SIG: u32 = 0x8;
     /// MEAS_CAP: measurements with and without signature.
     pub(crate) const MEAS_CAP_SIG: u32 = 0x10;
     /// The responder recomputes measurements on every request.
+    #[cfg(spdm_kunit)]
     pub(crate) const MEAS_FRESH_CAP: u32 = 0x20;
     /// Large messages in chunks (not supported here).
+    #[cfg(spdm_kunit)]
     pub(crate) const CHUNK_CAP: u32 = 0x2_0000;
 }
 
@@ -384,8 +410,10 @@ pub(crate) mod alg {
     /// BaseAsymAlgo TPM_ALG_RSASSA_3072.
     pub(crate) const BASE_ASYM_RSASSA_3072: u32 = 0x4;
     /// BaseAsymAlgo TPM_ALG_ECDSA_ECC_NIST_P384 (not supported; for tests).
+    #[cfg(spdm_kunit)]
     pub(crate) const BASE_ASYM_ECDSA_P384: u32 = 0x80;
     /// BaseHashAlgo TPM_ALG_SHA_256 (not supported; for tests).
+    #[cfg(spdm_kunit)]
     pub(crate) const BASE_HASH_SHA_256: u32 = 0x1;
     /// BaseHashAlgo TPM_ALG_SHA_384.
     pub(crate) const BASE_HASH_SHA_384: u32 = 0x2;
@@ -394,12 +422,16 @@ pub(crate) mod alg {
     /// MeasurementHashAlgo TPM_ALG_SHA_384.
     pub(crate) const MEASUREMENT_HASH_SHA_384: u32 = 0x4;
     /// AlgStruct type DHE.
+    #[cfg(spdm_responder)]
     pub(crate) const STRUCT_DHE: u8 = 2;
     /// AlgStruct type AEAD.
+    #[cfg(spdm_kunit)]
     pub(crate) const STRUCT_AEAD: u8 = 3;
     /// AlgStruct type ReqBaseAsymAlg.
+    #[cfg(spdm_kunit)]
     pub(crate) const STRUCT_REQ_BASE_ASYM: u8 = 4;
     /// AlgStruct type KeySchedule.
+    #[cfg(spdm_responder)]
     pub(crate) const STRUCT_KEY_SCHEDULE: u8 = 5;
     /// Fixed algorithm byte count of every SPDM 1.2 AlgStruct (bits 7:4 of AlgCount).
     pub(crate) const STRUCT_FIXED_BYTES: u8 = 2;
@@ -410,8 +442,10 @@ pub(crate) mod summary {
     /// No measurement summary hash.
     pub(crate) const NONE: u8 = 0;
     /// Hash of the TCB measurements.
+    #[cfg(spdm_responder)]
     pub(crate) const TCB: u8 = 1;
     /// Hash of all measurements.
+    #[cfg(spdm_responder)]
     pub(crate) const ALL: u8 = 0xff;
 }
 
@@ -424,14 +458,19 @@ pub(crate) mod meas {
     /// Attribute: sign the response.
     pub(crate) const ATTR_SIGNATURE: u8 = 0x1;
     /// Attribute: return raw bit streams where possible (not distinguished here).
+    #[cfg(spdm_kunit)]
     pub(crate) const ATTR_RAW_BIT_STREAM: u8 = 0x2;
     /// DMTFSpecMeasurementValueType: immutable ROM.
+    #[cfg(spdm_kunit)]
     pub(crate) const TYPE_IMMUTABLE_ROM: u8 = 0;
     /// DMTFSpecMeasurementValueType: mutable firmware.
+    #[cfg(spdm_kunit)]
     pub(crate) const TYPE_MUTABLE_FIRMWARE: u8 = 1;
     /// DMTFSpecMeasurementValueType: hardware configuration.
+    #[cfg(spdm_kunit)]
     pub(crate) const TYPE_HARDWARE_CONFIG: u8 = 2;
     /// DMTFSpecMeasurementValueType bit 7: the value is a raw bit stream, not a digest.
+    #[cfg(spdm_kunit)]
     pub(crate) const TYPE_RAW_BIT_STREAM: u8 = 0x80;
 }
 
@@ -443,6 +482,7 @@ pub(crate) const SLOT_MASK: u8 = 0xf;
 pub(crate) const SLOT: u8 = 0;
 
 /// Slot mask of DIGESTS and CHALLENGE_AUTH: slot 0 only.
+#[cfg(spdm_responder)]
 pub(crate) const SLOT_MASK_0: u8 = 0x1;
 
 /// One part of "dmtf-spdm-v1.2.*", repeated four times in the signing prefix.
@@ -517,19 +557,6 @@ pub(crate) enum ConnectionState {
     Authenticated,
 }
 
-impl ConnectionState {
-    /// Returns a short name, as shown in debugfs.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Self::NotStarted => "not-started",
-            Self::AfterVersion => "after-version",
-            Self::AfterCapabilities => "after-capabilities",
-            Self::Negotiated => "negotiated",
-            Self::Authenticated => "authenticated",
-        }
-    }
-}
-
 /// Capability fields of GET_CAPABILITIES and CAPABILITIES (SPDM 1.2).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct CapabilityParams {
@@ -578,6 +605,7 @@ pub(crate) struct AlgorithmsOffer {
 impl AlgorithmsOffer {
     /// Returns the offer the requester of this library makes: RSASSA-3072, SHA-384,
     /// DMTF measurements, no extended algorithms, no AlgStructs (no sessions).
+    #[cfg(spdm_requester)]
     pub(crate) const fn ours() -> Self {
         Self {
             measurement_spec: alg::MEASUREMENT_SPEC_DMTF,
@@ -648,6 +676,7 @@ pub(crate) enum Request {
 
 impl Request {
     /// Returns the request code.
+    #[cfg(spdm_kunit)]
     pub(crate) fn code(&self) -> Code {
         match self {
             Self::GetVersion => Code::GetVersion,
@@ -711,6 +740,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a little-endian 24-bit length.
+    #[cfg(spdm_requester)]
     pub(super) fn u24(&mut self) -> Result<u32, CodecError> {
         let [a, b, c] = self.array()?;
         Ok(u32::from_le_bytes([a, b, c, 0]))
@@ -722,6 +752,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Returns the number of bytes not read yet.
+    #[cfg(spdm_requester)]
     pub(super) fn remaining(&self) -> usize {
         self.rest.len()
     }
@@ -778,15 +809,6 @@ impl<'a> Writer<'a> {
         self.put(&v.to_le_bytes())
     }
 
-    /// Appends a little-endian 24-bit length.
-    pub(super) fn u24(&mut self, v: u32) -> Result<(), CodecError> {
-        let [a, b, c, d] = v.to_le_bytes();
-        if d != 0 {
-            return Err(CodecError::TooLong);
-        }
-        self.put(&[a, b, c])
-    }
-
     /// Appends a little-endian u32.
     pub(super) fn u32(&mut self, v: u32) -> Result<(), CodecError> {
         self.put(&v.to_le_bytes())
@@ -817,6 +839,7 @@ impl<'a> Writer<'a> {
 
 /// Compares two byte strings in constant time for equal lengths: every byte is looked at,
 /// no early exit.
+#[cfg(spdm_requester)]
 pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
@@ -841,6 +864,7 @@ pub(super) fn put_header(
 
 /// Encodes an SPDM `version` ERROR with error `code` and `data`, without extended error
 /// data, into `buf`; returns the message length.
+#[cfg(spdm_responder)]
 pub(crate) fn encode_error(
     version: u8,
     code: ErrorCode,
@@ -855,6 +879,7 @@ pub(crate) fn encode_error(
 /// Decodes an SPDM ERROR message: returns the raw error code and data, or `None` if `msg`
 /// is not an ERROR of an SPDM 1.x version with at most [`MAX_EXTENDED_ERROR_LEN`] bytes of
 /// extended error data.
+#[cfg(spdm_requester)]
 pub(crate) fn decode_error(msg: &[u8]) -> Option<(u8, u8, u8)> {
     match msg {
         [version, 0x7f, code, data, ext @ ..]

@@ -292,12 +292,14 @@ impl<D: DeviceIdentity, H: Hash> Responder<D, H> {
     }
 
     /// Returns the device.
+    #[cfg(spdm_kunit)]
     pub(crate) fn device(&self) -> &D {
         &self.device
     }
 
     /// Returns the capabilities of the requester of the connection (zero before
     /// GET_CAPABILITIES).
+    #[cfg(spdm_kunit)]
     pub(crate) fn requester_capabilities(&self) -> CapabilityParams {
         self.requester
     }

@@ -163,6 +163,7 @@ impl<H: Hash> Transcript<H> {
     }
 
     /// Returns the VCA so far.
+    #[cfg(spdm_kunit)]
     pub(crate) fn vca(&self) -> &[u8] {
         self.vca.get(..self.vca_len).unwrap_or(&[])
     }
