@@ -19,7 +19,7 @@
 src=$OVERLAY/tools/testing/devsec/tdisp-host
 work=$CACHE/tdisp-host
 secs=${FUZZ_SECONDS:-60}
-targets=(responder requester roundtrip)
+targets=(responder requester roundtrip spdm)
 mkdir -p "$work/artifacts" "$work/log"
 cd "$src" || die "no $src"
 

@@ -1,12 +1,14 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# tdisp-host.sh: the TDISP library (samples/devsec/tdisp/) on the host, as
-# the crate in tools/testing/devsec/tdisp-host/ builds it: every KUnit case of
-# samples/devsec/tdisp_test/ as a cargo test, a short seeded fuzzing run of
-# every fuzz target (tdisp-fuzz-quick, stable toolchain, TDISP_FUZZ_SECONDS
-# per target, default 6), clippy with warnings as errors and rustfmt. KTAP on
-# stdout, one point per test, per fuzz target and per check.
+# tdisp-host.sh: the TDISP library (samples/devsec/tdisp/) and the SPDM library
+# (samples/devsec/spdm/) on the host, as the crate in
+# tools/testing/devsec/tdisp-host/ builds them: every KUnit case of
+# samples/devsec/tdisp_test/ and samples/devsec/spdm_test/ as a cargo test, a
+# short seeded fuzzing run of every fuzz target (tdisp-fuzz-quick, stable
+# toolchain, TDISP_FUZZ_SECONDS per target, default 6), clippy with warnings as
+# errors and rustfmt. KTAP on stdout, one point per test, per fuzz target and
+# per check.
 
 . "$(dirname "$0")/common.sh"
 set +e
@@ -19,15 +21,17 @@ cd "$src" || die "no $src"
 
 
 # One point per KUnit case, named suite.case as in the guest's KTAP:
-# "test suites::responder::tests::NAME ... ok" is devsec_tdisp_responder.NAME.
+# "test suites::responder::tests::NAME ... ok" is devsec_tdisp_responder.NAME,
+# "test spdm_suites::responder::tests::NAME ... ok" devsec_spdm_responder.NAME.
 cargo test --quiet --locked --no-fail-fast -- --format=pretty >"$log.test" 2>&1
 rc=$?
-while read -r suite name status; do
+while read -r lib suite name status; do
 	case $status in
-	ok) point 0 "devsec_tdisp_$suite.$name" ;;
-	*) point 1 "devsec_tdisp_$suite.$name" "$log.test" ;;
+	ok) point 0 "devsec_${lib}_$suite.$name" ;;
+	*) point 1 "devsec_${lib}_$suite.$name" "$log.test" ;;
 	esac
-done < <(sed -n 's/^test suites::\([a-z]*\)::tests::\(.*\) \.\.\. \(ok\|FAILED\)$/\1 \2 \3/p' "$log.test")
+done < <(sed -n -e 's/^test suites::\([a-z]*\)::tests::\(.*\) \.\.\. \(ok\|FAILED\)$/tdisp \1 \2 \3/p' \
+	-e 's/^test spdm_suites::\([a-z]*\)::tests::\(.*\) \.\.\. \(ok\|FAILED\)$/spdm \1 \2 \3/p' "$log.test")
 # A failure to build the tests, or a crash, shows here.
 point $rc cargo_test "$log.test"
 

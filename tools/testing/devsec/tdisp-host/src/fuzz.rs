@@ -16,6 +16,12 @@
 //!   [`check_report_against_bars`](crate::tdisp::check_report_against_bars) states.
 //! - [`roundtrip`]: requests, responses and reports built from the bytes decode to
 //!   themselves after encoding.
+//! - [`spdm_responder`]: a stream of operations on one SPDM responder (`samples/devsec/spdm/`)
+//!   with an SPDM requester beside it: raw and damaged requests, and the requester's own
+//!   requests. Every request is answered with a decodable SPDM response of its request code
+//!   or an ERROR; an ERROR changes nothing; while nothing but the requester talked to the
+//!   responder since the last GET_VERSION, the requester accepts every non-ERROR response,
+//!   signatures included (both ends keep the same transcript).
 
 use crate::tdisp::*;
 
@@ -576,4 +582,318 @@ pub fn roundtrip(data: &[u8]) {
     assert!(len.is_ok());
     let decoded = InterfaceReport::decode(enc.get(..len.unwrap_or(0)).unwrap_or(&[]));
     assert_eq!(decoded, Ok(report));
+}
+
+pub use spdm_target::spdm_responder;
+
+/// The SPDM target, apart so that its names do not clash with the TDISP ones.
+mod spdm_target {
+    use super::Input;
+    use crate::spdm::*;
+
+    /// A stand-in for SHA-384: six 64-bit FNV-style lanes. Not cryptography.
+    struct FuzzHash([u64; 6], u64);
+
+    impl Hash for FuzzHash {
+        fn start() -> Result<Self, CryptoError> {
+            Ok(Self([0xcbf2_9ce4_8422_2325; 6], 0))
+        }
+
+        fn update(&mut self, data: &[u8]) -> Result<(), CryptoError> {
+            for &byte in data {
+                let mut carry = u64::from(byte) ^ self.1;
+                for lane in self.0.iter_mut() {
+                    *lane = (*lane ^ carry).wrapping_mul(0x0000_0100_0000_01b3);
+                    carry = lane.rotate_left(29);
+                }
+                self.1 = self.1.wrapping_add(1);
+            }
+            Ok(())
+        }
+
+        fn finish(self) -> Result<Digest, CryptoError> {
+            let mut out = [0u8; HASH_LEN];
+            for (chunk, lane) in out.chunks_exact_mut(8).zip(self.0.iter()) {
+                chunk.copy_from_slice(&(lane ^ self.1).to_le_bytes());
+            }
+            Ok(out)
+        }
+    }
+
+    fn fuzz_hash(parts: &[&[u8]]) -> Digest {
+        hash_of::<FuzzHash>(parts).unwrap_or([0; HASH_LEN])
+    }
+
+    /// A stand-in signature: the hash of the message, repeated. Not cryptography.
+    fn fuzz_sign(message: &[u8]) -> Signature {
+        let digest = fuzz_hash(&[b"key", message]);
+        let mut sig = [0u8; SIGNATURE_LEN];
+        for chunk in sig.chunks_exact_mut(HASH_LEN) {
+            chunk.copy_from_slice(&digest);
+        }
+        sig
+    }
+
+    /// The fuzzed device: a chain of two DER-framed certificates, three measurements.
+    struct FuzzDevice {
+        chain: [u8; 1400],
+    }
+
+    impl FuzzDevice {
+        fn new() -> Self {
+            let mut chain = [0u8; 1400];
+            let len = chain.len() as u16;
+            // Root: 600 content bytes at 52; leaf: the rest.
+            let certs = [(52usize, 600u16), (656, 1400 - 656 - 4)];
+            for (at, content) in certs {
+                let [hi, lo] = content.to_be_bytes();
+                if let Some(dst) = chain.get_mut(at..at + 4) {
+                    dst.copy_from_slice(&[0x30, 0x82, hi, lo]);
+                }
+            }
+            let root = fuzz_hash(&[chain.get(52..656).unwrap_or(&[])]);
+            if let Some(dst) = chain.get_mut(4..52) {
+                dst.copy_from_slice(&root);
+            }
+            if let Some(dst) = chain.get_mut(..2) {
+                dst.copy_from_slice(&len.to_le_bytes());
+            }
+            Self { chain }
+        }
+    }
+
+    const VALUES: [[u8; HASH_LEN]; 3] = [[1; HASH_LEN], [2; HASH_LEN], [3; HASH_LEN]];
+
+    impl DeviceIdentity for FuzzDevice {
+        fn cert_chain(&self) -> &[u8] {
+            &self.chain
+        }
+
+        fn sign(&self, message: &SignedMessage, sig: &mut Signature) -> Result<(), CryptoError> {
+            *sig = fuzz_sign(message);
+            Ok(())
+        }
+
+        fn measurement(&self, n: usize) -> Option<Measurement<'_>> {
+            Some(Measurement {
+                index: *[1u8, 2, 5].get(n)?,
+                value_type: u8::try_from(n).ok()?,
+                value: VALUES.get(n)?,
+                tcb: n < 2,
+            })
+        }
+    }
+
+    struct FuzzVerifier;
+
+    impl Verifier for FuzzVerifier {
+        fn verify(
+            &self,
+            _chain: &[u8],
+            message: &SignedMessage,
+            signature: &Signature,
+        ) -> Result<(), CryptoError> {
+            if fuzz_sign(message) == *signature {
+                Ok(())
+            } else {
+                Err(CryptoError)
+            }
+        }
+    }
+
+    fn nonce(input: &mut Input<'_>) -> Nonce {
+        input.bytes()
+    }
+
+    /// A request with fuzzed fields, well-formed or not.
+    fn fuzz_request(input: &mut Input<'_>) -> Request {
+        match input.u8() % 7 {
+            0 => Request::GetVersion,
+            1 => Request::GetCapabilities(CapabilityParams {
+                ct_exponent: input.u8(),
+                flags: input.u32(),
+                data_transfer_size: input.pick_u64(&[42, 41, 0x1000, 0]) as u32,
+                max_message_size: input.pick_u64(&[0x1000, 42, 0]) as u32,
+            }),
+            2 => {
+                let mut offer = AlgorithmsOffer {
+                    measurement_spec: input.u8() & 3,
+                    other_params: input.u8(),
+                    base_asym: input.pick_u64(&[0x4, 0x84, 0x80]) as u32,
+                    base_hash: input.pick_u64(&[0x2, 0x3, 0x1]) as u32,
+                    ext_asym_count: input.u8() % 24,
+                    ext_hash_count: input.u8() % 4,
+                    ..AlgorithmsOffer::ours()
+                };
+                offer.struct_count = input.u8() % 5;
+                for s in offer.structs.iter_mut() {
+                    *s = AlgStruct {
+                        alg_type: input.u8() % 7,
+                        supported: input.u16(),
+                        ext_count: input.u8() % 3,
+                    };
+                }
+                Request::NegotiateAlgorithms(offer)
+            }
+            3 => Request::GetDigests,
+            4 => Request::GetCertificate {
+                slot: input.u8() % 3,
+                offset: input.pick_u64(&[0, 1000, 1399, 1400]) as u16,
+                length: input.pick_u64(&[0xffff, 1, 0, 100]) as u16,
+            },
+            5 => Request::Challenge {
+                slot: input.pick_u64(&[0, 1, 0xff]) as u8,
+                summary: input.pick_u64(&[0, 1, 0xff, 2]) as u8,
+                nonce: nonce(input),
+            },
+            _ => Request::GetMeasurements {
+                attributes: input.u8() & 3,
+                operation: input.pick_u64(&[0, 0xff, 1, 5, 3]) as u8,
+                nonce: nonce(input),
+                slot: input.u8() % 2,
+            },
+        }
+    }
+
+    /// One of the requests the requester sends, in or out of order.
+    fn requester_request(input: &mut Input<'_>, requester: &Requester<FuzzHash>) -> Request {
+        match input.u8() % 7 {
+            0 => Request::GetVersion,
+            1 => Request::GetCapabilities(OUR_CAPABILITIES),
+            2 => Request::NegotiateAlgorithms(AlgorithmsOffer::ours()),
+            3 => Request::GetDigests,
+            4 => requester.next_certificate(input.pick_u64(&[0xffff, 1, 100, 512]) as u16),
+            5 => Request::Challenge {
+                slot: 0,
+                summary: input.pick_u64(&[0, 1, 0xff]) as u8,
+                nonce: nonce(input),
+            },
+            _ => Request::GetMeasurements {
+                attributes: input.u8() & 1,
+                operation: input.pick_u64(&[0, 0xff, 1, 2, 5]) as u8,
+                nonce: nonce(input),
+                slot: 0,
+            },
+        }
+    }
+
+    /// Checks that `rsp` is a decodable answer to `req`: an ERROR with an SPDM 1.2 error
+    /// code, or the response code of the request in its version.
+    fn check_answer(req: &[u8], rsp: &[u8]) {
+        assert!(rsp.len() >= HEADER_LEN, "answer too short: {rsp:02x?}");
+        if let Some((_, code, _)) = decode_error(rsp) {
+            assert!(
+                ErrorCode::from_u8(code).is_some(),
+                "undefined error {code:#x}"
+            );
+            return;
+        }
+        let code = req.get(1).copied().unwrap_or(0);
+        assert_eq!(
+            rsp.get(1).copied(),
+            Some(code & 0x7f),
+            "answer to {req:02x?}: {rsp:02x?}"
+        );
+        let version = if code == Code::GetVersion as u8 {
+            0x10
+        } else {
+            0x12
+        };
+        assert_eq!(
+            rsp.first().copied(),
+            Some(version),
+            "answer in another version"
+        );
+    }
+
+    /// Fuzzes one SPDM responder (see the module documentation).
+    pub fn spdm_responder(data: &[u8]) {
+        let mut input = Input::new(data);
+        let mut dev: Responder<FuzzDevice, FuzzHash> = Responder::new(FuzzDevice::new());
+        let mut host: Requester<FuzzHash> = Requester::new();
+        let mut in_sync = true;
+        let mut seed = 0x2545_f491_u32 ^ u32::from(input.u8());
+        let mut req = [0u8; MAX_MESSAGE_LEN];
+        let mut rsp = [0u8; MAX_MESSAGE_LEN];
+        let mut steps = 0usize;
+        while !input.is_empty() && steps < 128 {
+            steps += 1;
+            let op = input.u8() % 4;
+            let mut ours = None;
+            let len = match op {
+                0 => {
+                    let raw = input.slice(MAX_MESSAGE_LEN);
+                    if let Some(dst) = req.get_mut(..raw.len()) {
+                        dst.copy_from_slice(raw);
+                    }
+                    raw.len()
+                }
+                1 => {
+                    let r = fuzz_request(&mut input);
+                    let len = r.encode(&mut req).unwrap_or(0);
+                    if input.u8() % 4 == 0 {
+                        let at = usize::from(input.u8()) % len.max(1);
+                        if let Some(byte) = req.get_mut(at) {
+                            *byte ^= input.u8() | 1;
+                        }
+                    }
+                    len
+                }
+                _ => {
+                    let r = requester_request(&mut input, &host);
+                    match host.encode(&r, &mut req) {
+                        Ok(len) => {
+                            ours = Some(r);
+                            len
+                        }
+                        Err(_) => continue,
+                    }
+                }
+            };
+            let request = req.get(..len).unwrap_or(&[]);
+            let room = match input.u8() % 8 {
+                0 => usize::from(input.u8()),
+                1 => MIN_RESPONSE_LEN + usize::from(input.u8()),
+                _ => MAX_MESSAGE_LEN,
+            };
+            let before = dev.state();
+            let out = rsp.get_mut(..room).unwrap_or(&mut []);
+            let n = dev.handle(request, out, &mut |buf: &mut [u8]| {
+                for byte in buf.iter_mut() {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 17;
+                    seed ^= seed << 5;
+                    *byte = seed.to_le_bytes()[0];
+                }
+            });
+            let answer = out.get(..n).unwrap_or(&[]);
+            if room < MIN_RESPONSE_LEN {
+                assert_eq!(n, 0, "short buffer must not be answered");
+                // Neither end changed: the requester's request is simply dropped.
+                assert_eq!(dev.state(), before, "unanswered request changed the state");
+                continue;
+            }
+            check_answer(request, answer);
+            let is_error = decode_error(answer).is_some();
+            if is_error {
+                assert_eq!(dev.state(), before, "ERROR changed the state");
+            }
+            match ours {
+                None => in_sync &= is_error,
+                Some(r) => {
+                    let got = host.decode(answer, &FuzzVerifier);
+                    if in_sync && !is_error {
+                        assert!(
+                            got.is_ok(),
+                            "requester refused {answer:02x?} to {r:?}: {got:?}"
+                        );
+                        assert_eq!(host.state(), dev.state(), "states differ");
+                    }
+                    if r == Request::GetVersion && got.is_ok() {
+                        in_sync = true;
+                    }
+                }
+            }
+        }
+    }
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Seeded mutational fuzzing of the TDISP library on the stable toolchain.
+//! Seeded mutational fuzzing of the TDISP and SPDM libraries on the stable toolchain.
 //!
 //! `make test` runs this for a few seconds per target: no coverage feedback (that is what
 //! `make fuzz` and libFuzzer are for), but a deterministic stream of inputs from a fixed seed,
@@ -141,6 +141,30 @@ fn requester_seeds() -> Vec<Vec<u8>> {
     seeds
 }
 
+/// Seeds of the SPDM target: a whole session of requester requests (op 2, request kind,
+/// its fields, room selector), then the same with raw requests mixed in.
+fn spdm_seeds() -> Vec<Vec<u8>> {
+    let mut session = vec![0u8];
+    for step in [
+        &[2u8, 0, 2][..],
+        &[2, 1, 2],
+        &[2, 2, 2],
+        &[2, 3, 2],
+        &[2, 4, 0, 2],
+        &[2, 5, 1],
+    ] {
+        session.extend_from_slice(step);
+    }
+    session.extend_from_slice(&[7; 32]);
+    session.extend_from_slice(&[2, 2, 6, 1, 0]);
+    session.extend_from_slice(&[9; 32]);
+    session.push(2);
+    let mut mixed = session.clone();
+    mixed.extend_from_slice(&[0, 4, 0x12, 0xfe, 0, 0, 2, 0, 4, 0x12, 0x84, 0, 0, 2]);
+    mixed.extend_from_slice(&session[1..]);
+    vec![session, mixed, vec![0, 0, 4, 0x10, 0x84, 0, 0, 2]]
+}
+
 fn roundtrip_seeds() -> Vec<Vec<u8>> {
     vec![vec![0; 64], (0..=255).collect(), vec![0xff; 200]]
 }
@@ -203,10 +227,11 @@ fn write_seeds(dir: &str, targets: &[Target]) -> std::io::Result<()> {
 }
 
 fn main() {
-    let targets: [Target; 3] = [
+    let targets: [Target; 4] = [
         ("responder", fuzz::responder, responder_seeds()),
         ("requester", fuzz::requester, requester_seeds()),
         ("roundtrip", fuzz::roundtrip, roundtrip_seeds()),
+        ("spdm", fuzz::spdm_responder, spdm_seeds()),
     ];
     let mut args = std::env::args().skip(1).peekable();
     if args.peek().map(String::as_str) == Some("--seeds") {
