@@ -545,7 +545,10 @@ impl<D: DeviceIdentity, H: Hash> Responder<D, H> {
         let end = offset.checked_add(portion_len).ok_or(INVALID)?;
         let portion = chain.get(offset..end).ok_or(INVALID)?;
         let portion_u16 = u16::try_from(portion_len).map_err(unspecified)?;
-        let remainder = u16::try_from(available - portion_len).map_err(unspecified)?;
+        let remainder = available
+            .checked_sub(portion_len)
+            .and_then(|n| u16::try_from(n).ok())
+            .ok_or(unspecified(()))?;
         let mut w = Writer::new(rsp);
         put_header(&mut w, SPDM_VERSION_12, Code::Certificate, slot, 0).map_err(unspecified)?;
         w.u16(portion_u16).map_err(unspecified)?;
