@@ -509,11 +509,11 @@ impl<D: DeviceIdentity, H: Hash> Responder<D, H> {
         put_header(&mut w, SPDM_VERSION_12, Code::Digests, 0, SLOT_MASK_0).map_err(unspecified)?;
         w.put(&digest).map_err(unspecified)?;
         let len = w.len();
-        self.transcript.reset_l1();
         self.transcript.reset_m1();
         self.transcript
             .append_b(&[req, written(rsp, len)])
             .map_err(unspecified)?;
+        self.transcript.reset_l1();
         Ok(len)
     }
 
@@ -555,10 +555,10 @@ impl<D: DeviceIdentity, H: Hash> Responder<D, H> {
         w.u16(remainder).map_err(unspecified)?;
         w.put(portion).map_err(unspecified)?;
         let len = w.len();
-        self.transcript.reset_l1();
         self.transcript
             .append_b(&[req, written(rsp, len)])
             .map_err(unspecified)?;
+        self.transcript.reset_l1();
         Ok(len)
     }
 
@@ -624,7 +624,6 @@ impl<D: DeviceIdentity, H: Hash> Responder<D, H> {
         }
         w.u16(0).map_err(unspecified)?;
         let unsigned = w.len();
-        self.transcript.reset_l1();
         let digest = self
             .transcript
             .finish_m1(&[req, written(rsp, unsigned)])
@@ -640,6 +639,7 @@ impl<D: DeviceIdentity, H: Hash> Responder<D, H> {
         rsp.get_mut(unsigned..len)
             .ok_or(unspecified(()))?
             .copy_from_slice(&signature);
+        self.transcript.reset_l1();
         self.state = ConnectionState::Authenticated;
         Ok(len)
     }
@@ -712,13 +712,11 @@ impl<D: DeviceIdentity, H: Hash> Responder<D, H> {
         if signed && rsp.len() < unsigned.saturating_add(SIGNATURE_LEN) {
             return Err(unspecified(()));
         }
-        if self.state < ConnectionState::Authenticated {
-            self.transcript.reset_m1();
-        }
         if !signed {
             self.transcript
                 .append_l1(&[req, written(rsp, unsigned)])
                 .map_err(unspecified)?;
+            self.reset_m1_unless_authenticated();
             return Ok(unsigned);
         }
         let digest = self
@@ -736,7 +734,15 @@ impl<D: DeviceIdentity, H: Hash> Responder<D, H> {
         rsp.get_mut(unsigned..len)
             .ok_or(unspecified(()))?
             .copy_from_slice(&signature);
+        self.reset_m1_unless_authenticated();
         Ok(len)
+    }
+
+    /// GET_MEASUREMENTS before CHALLENGE_AUTH resets B and C.
+    fn reset_m1_unless_authenticated(&mut self) {
+        if self.state < ConnectionState::Authenticated {
+            self.transcript.reset_m1();
+        }
     }
 }
 

@@ -289,6 +289,27 @@ mod tests {
     }
 
     #[test]
+    fn transcript_hash_failure_breaks_it_until_reset() {
+        let mut t = Transcript::<FlakyHash>::new();
+        assert!(t.append_vca(&[b"vca"]).is_ok());
+        assert!(t.append_b(&[b"b-1"]).is_ok());
+        assert_eq!(t.append_b(&[b"FAIL"]), Err(TranscriptError::Crypto));
+        // B lost a part: M1 must not be computed from what is left.
+        assert_eq!(t.append_b(&[b"b-2"]), Err(TranscriptError::Crypto));
+        assert_eq!(t.finish_m1(&[b"c"]), Err(TranscriptError::Crypto));
+        assert_eq!(t.finish_m1(&[b"c"]), Err(TranscriptError::Crypto));
+        // L1/L2 is a computation of its own.
+        assert!(t.finish_l1(&[b"m"]).is_ok());
+        assert_eq!(t.finish_l1(&[b"FAIL"]), Err(TranscriptError::Crypto));
+        assert_eq!(t.finish_l1(&[b"m"]), Err(TranscriptError::Crypto));
+        t.reset_l1();
+        assert!(t.finish_l1(&[b"m"]).is_ok());
+        t.reset();
+        assert!(t.append_vca(&[b"vca"]).is_ok());
+        assert!(t.finish_m1(&[b"c"]).is_ok());
+    }
+
+    #[test]
     fn transcript_vca_is_bounded() {
         let mut t = Transcript::<ToyHash>::new();
         let big = [0u8; MAX_VCA_LEN];

@@ -57,6 +57,27 @@ impl Hash for ToyHash {
     }
 }
 
+/// A [`ToyHash`] that fails on any update whose data contain "FAIL", to exercise the
+/// failure paths of the embedder's hash.
+pub(crate) struct FlakyHash(ToyHash);
+
+impl Hash for FlakyHash {
+    fn start() -> Result<Self, CryptoError> {
+        Ok(Self(ToyHash::start()?))
+    }
+
+    fn update(&mut self, data: &[u8]) -> Result<(), CryptoError> {
+        if data.windows(4).any(|w| w == b"FAIL") {
+            return Err(CryptoError);
+        }
+        self.0.update(data)
+    }
+
+    fn finish(self) -> Result<Digest, CryptoError> {
+        self.0.finish()
+    }
+}
+
 /// Returns [`ToyHash`] of the concatenation of `parts`, or zeroes (it cannot fail).
 pub(crate) fn toy_hash(parts: &[&[u8]]) -> Digest {
     hash_of::<ToyHash>(parts).unwrap_or([0; HASH_LEN])

@@ -477,6 +477,48 @@ mod tests {
         assert_eq!(dev.responder.state(), ConnectionState::Negotiated);
     }
 
+    #[test]
+    fn hash_failure_is_unspecified_and_changes_nothing() {
+        let mut device = ToyDevice::new();
+        if let Some(dst) = device.chain.buf.get_mut(200..204) {
+            dst.copy_from_slice(b"FAIL");
+        }
+        let mut responder: Responder<ToyDevice, FlakyHash> = Responder::new(device);
+        let mut seed = 7;
+        let mut send = |responder: &mut Responder<ToyDevice, FlakyHash>, req: &Request| {
+            let msg = encode(req);
+            let mut rsp = Msg::new();
+            rsp.len = responder.handle(msg.bytes(), &mut rsp.buf, &mut |b| fill(&mut seed, b));
+            rsp
+        };
+        for req in [Request::GetVersion, get_capabilities(), negotiate()] {
+            assert!(code_of(&send(&mut responder, &req)).is_some_and(|c| c != Code::Error));
+        }
+        let failing = [
+            Request::GetDigests,
+            get_certificate(0, 0xffff),
+            challenge(summary::NONE, N),
+        ];
+        for req in failing {
+            assert_eq!(
+                error_code(&send(&mut responder, &req)),
+                Some(ErrorCode::Unspecified)
+            );
+            assert_eq!(responder.state(), ConnectionState::Negotiated);
+        }
+        // B is broken until a reset: even a portion without the failing bytes cannot enter
+        // it. L1/L2 is another computation and still works.
+        let rsp = send(&mut responder, &get_certificate(0, 100));
+        assert_eq!(error_code(&rsp), Some(ErrorCode::Unspecified));
+        let rsp = send(&mut responder, &get_measurements(true, meas::OP_ALL, N));
+        assert_eq!(code_of(&rsp), Some(Code::Measurements));
+        for req in [Request::GetVersion, get_capabilities(), negotiate()] {
+            assert!(code_of(&send(&mut responder, &req)).is_some_and(|c| c != Code::Error));
+        }
+        let rsp = send(&mut responder, &get_certificate(0, 100));
+        assert_eq!(code_of(&rsp), Some(Code::Certificate));
+    }
+
     /// Fetches the chain from `dev` in portions of `length`; returns the chain, its length
     /// and the number of portions.
     fn fetch_raw(dev: &mut Device, length: u16) -> (Chain, usize, usize) {
