@@ -16,12 +16,12 @@
 //! The library is shared by source, not as a crate: each user declares an inline `spdm`
 //! module naming the files it needs and re-exports their items.
 //!
-//! | file            | contents                                              | users      |
-//! |-----------------|-------------------------------------------------------|------------|
-//! | `codec.rs`      | codes, constants, requests, signing context, cursors  | all        |
-//! | `transcript.rs` | `Hash`, VCA buffer, M1/M2 and L1/L2 running hashes    | all        |
-//! | `responder.rs`  | device half of the codec, `DeviceIdentity`, `Responder` | device   |
-//! | `requester.rs`  | TSM half of the codec, `Verifier`, `Requester`        | TSM        |
+//! | file            | contents                                                | users  |
+//! |-----------------|---------------------------------------------------------|--------|
+//! | `codec.rs`      | codes, constants, requests, signing context, cursors    | all    |
+//! | `transcript.rs` | `Hash`, VCA buffer, M1/M2 and L1/L2 running hashes      | all    |
+//! | `responder.rs`  | device half of the codec, `DeviceIdentity`, `Responder` | device |
+//! | `requester.rs`  | TSM half of the codec, `Verifier`, `Requester`          | TSM    |
 //!
 //! Items only one side needs carry `#[cfg(spdm_responder)]` or `#[cfg(spdm_requester)]`,
 //! hooks only the KUnit suites use `#[cfg(spdm_kunit)]`, like the `tdisp_*` cfgs.
@@ -88,6 +88,23 @@
 //!   aligned in 36 bytes (zero padding in front): "responder-challenge_auth signing" (32
 //!   bytes) or "responder-measurements signing" (30 bytes).
 //!
+//! # Choices of this library
+//!
+//! Where the specification leaves a choice, or where it was not checked against a
+//! reference, this library decides as follows:
+//!
+//! - NEGOTIATE_ALGORITHMS without RSASSA-3072 or SHA-384 is InvalidRequest (no common
+//!   algorithm); without DMTF measurements it selects none and GET_MEASUREMENTS becomes
+//!   UnexpectedRequest.
+//! - The TCB measurement summary hash covers the blocks the embedder marks as TCB, the
+//!   "all" summary every block, each as MEASUREMENTS serves it (headers included).
+//! - GET_CERTIFICATE with Length 0 or an Offset at or past the end is InvalidRequest.
+//! - RESPOND_IF_READY (never needed: the responder never answers ResponseNotReady) and
+//!   every session, chunking or provisioning request is UnsupportedRequest.
+//! - VENDOR_DEFINED_REQUEST after ALGORITHMS is UnsupportedRequest here: the device hands
+//!   it to its TDISP responder instead.
+//! - ERROR is sent in 1.0 before VERSION and for GET_VERSION, in 1.2 after.
+//!
 //! # Robustness
 //!
 //! As the TDISP library: safe Rust using only `core`, no allocation, no `unsafe`, no panics
@@ -147,6 +164,11 @@ pub(crate) const MAX_ALG_STRUCTS: usize = 4;
 
 /// Most VERSION entries handled (SPDM 1.0 to 1.3 are 4).
 pub(crate) const MAX_VERSION_ENTRIES: usize = 16;
+
+/// Most bytes of DOE dword padding a message may carry after its end: over PCIe DOE an
+/// SPDM message fills whole dwords, and only its fields tell where it ends. The padding is
+/// not part of the message: it is neither checked nor hashed into a transcript.
+pub(crate) const MAX_PADDING: usize = 3;
 
 /// Longest extended error data of an ERROR message.
 #[cfg(spdm_requester)]
@@ -758,12 +780,25 @@ impl<'a> Reader<'a> {
     }
 
     /// Fails unless everything was read.
+    #[cfg(spdm_requester)]
     pub(super) fn finish(&self) -> Result<(), CodecError> {
         if self.rest.is_empty() {
             Ok(())
         } else {
             Err(CodecError::TrailingBytes)
         }
+    }
+
+    /// Ends a message that `msg` starts with, this reader having read all of its fields:
+    /// returns the message without the at most [`MAX_PADDING`] bytes of padding after it.
+    pub(super) fn finish_padded<'m>(&self, msg: &'m [u8]) -> Result<&'m [u8], CodecError> {
+        if self.rest.len() > MAX_PADDING {
+            return Err(CodecError::TrailingBytes);
+        }
+        msg.len()
+            .checked_sub(self.rest.len())
+            .and_then(|len| msg.get(..len))
+            .ok_or(CodecError::Truncated)
     }
 }
 

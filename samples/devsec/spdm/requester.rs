@@ -466,7 +466,9 @@ pub(crate) enum Reply<'a> {
 /// but uses up the request.
 ///
 /// - VERSION: version 1.0, at most [`MAX_VERSION_ENTRIES`] entries, 1.2 among them.
-/// - Every later response: version 1.2, the code of the request, exactly its length.
+/// - Every later response: version 1.2, the code of the request, exactly its length (up to
+///   [`MAX_PADDING`](super::codec::MAX_PADDING) bytes of DOE padding after it are
+///   ignored).
 /// - CAPABILITIES: [`REQUIRED_FLAGS`], a DataTransferSize of at least 42, a MaxSPDMmsgSize
 ///   not below it, no reserved MEAS_CAP value.
 /// - ALGORITHMS: Length field right, BaseAsymSel RSASSA-3072 and BaseHashSel SHA-384, both
@@ -611,7 +613,9 @@ impl<H: Hash> Requester<H> {
     }
 
     /// Checks `rsp`, the response to the request last encoded, and acts on it. Signatures
-    /// are checked with `verifier` against the assembled chain.
+    /// are checked with `verifier` against the assembled chain. `rsp` may carry up to
+    /// [`MAX_PADDING`](super::codec::MAX_PADDING) bytes of DOE padding after the response;
+    /// they are ignored (and not part of the transcript).
     pub(crate) fn decode<'r>(
         &mut self,
         rsp: &'r [u8],
@@ -655,7 +659,7 @@ impl<H: Hash> Requester<H> {
         for _ in 0..count {
             has_12 |= r.u16()? >> 8 == u16::from(SPDM_VERSION_12);
         }
-        r.finish()?;
+        let rsp = r.finish_padded(rsp)?;
         if !has_12 {
             return Err(RequesterError::VersionUnsupported);
         }
@@ -683,7 +687,7 @@ impl<H: Hash> Requester<H> {
             data_transfer_size: r.u32()?,
             max_message_size: r.u32()?,
         };
-        r.finish()?;
+        let rsp = r.finish_padded(rsp)?;
         if params.flags & cap_flags::MEAS_CAP_MASK == cap_flags::MEAS_CAP_MASK
             || params.data_transfer_size < MIN_DATA_TRANSFER_SIZE
             || params.max_message_size < params.data_transfer_size
@@ -708,7 +712,7 @@ impl<H: Hash> Requester<H> {
     ) -> Result<Reply<'r>, RequesterError> {
         let (count, _, mut r) = expect(rsp, SPDM_VERSION_12, Code::Algorithms)?;
         let length = usize::from(r.u16()?);
-        if length != rsp.len() || !(ALGORITHMS_FIXED_LEN..=MAX_ALGORITHMS_LEN).contains(&length) {
+        if !(ALGORITHMS_FIXED_LEN..=MAX_ALGORITHMS_LEN).contains(&length) {
             return Err(CodecError::InvalidField.into());
         }
         let spec = r.u8()?;
@@ -731,7 +735,10 @@ impl<H: Hash> Requester<H> {
                 return Err(RequesterError::BadAlgorithms);
             }
         }
-        r.finish()?;
+        let rsp = r.finish_padded(rsp)?;
+        if length != rsp.len() {
+            return Err(CodecError::InvalidField.into());
+        }
         let measurements = match (spec, meas_hash) {
             (alg::MEASUREMENT_SPEC_DMTF, alg::MEASUREMENT_HASH_SHA_384) => true,
             (0, 0) => false,
@@ -764,7 +771,7 @@ impl<H: Hash> Requester<H> {
         for _ in 1..mask.count_ones() {
             let _other: Digest = r.array()?;
         }
-        r.finish()?;
+        let rsp = r.finish_padded(rsp)?;
         if self.chain_done {
             let ours = hash_of::<H>(&[self.chain.get(..self.chain_len).unwrap_or(&[])])?;
             if !ct_eq(&ours, &digest) {
@@ -792,7 +799,7 @@ impl<H: Hash> Requester<H> {
         let portion_len = r.u16()?;
         let remainder = r.u16()?;
         let portion = r.take(usize::from(portion_len))?;
-        r.finish()?;
+        let rsp = r.finish_padded(rsp)?;
         if portion_len > length {
             return Err(RequesterError::ChainInconsistent);
         }
@@ -860,7 +867,7 @@ impl<H: Hash> Requester<H> {
         }
         let _opaque = r.take(opaque_len)?;
         let signature: Signature = r.array()?;
-        r.finish()?;
+        let rsp = r.finish_padded(rsp)?;
         let chain = self.chain.get(..self.chain_len).unwrap_or(&[]);
         if !self.chain_done || !ct_eq(&hash_of::<H>(&[chain])?, &chain_hash) {
             return Err(RequesterError::ChainHashMismatch);
@@ -903,7 +910,7 @@ impl<H: Hash> Requester<H> {
         }
         let _opaque = r.take(opaque_len)?;
         let signature: Option<Signature> = if signed { Some(r.array()?) } else { None };
-        r.finish()?;
+        let rsp = r.finish_padded(rsp)?;
         if signed && param2 & SLOT_MASK != slot {
             return Err(RequesterError::SlotMismatch);
         }

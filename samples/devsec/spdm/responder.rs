@@ -113,8 +113,22 @@ impl Request {
     /// Decodes a whole request message. The version byte is not checked (the responder
     /// answers VersionMismatch itself); the message must have exactly the length of its
     /// request.
+    #[cfg(spdm_kunit)]
     pub(crate) fn decode(msg: &[u8]) -> Result<Self, CodecError> {
+        let (req, len) = Self::decode_padded(msg)?;
+        if len != msg.len() {
+            return Err(CodecError::TrailingBytes);
+        }
+        Ok(req)
+    }
+
+    /// Decodes a request that `msg` starts with, followed by at most
+    /// [`MAX_PADDING`](super::codec::MAX_PADDING) bytes of DOE padding; returns it and its
+    /// length.
+    pub(crate) fn decode_padded(msg: &[u8]) -> Result<(Self, usize), CodecError> {
         let mut r = Reader::new(msg);
+        // The Length field of NEGOTIATE_ALGORITHMS.
+        let mut declared = None;
         let _version = r.u8()?;
         let code = r.u8()?;
         let param1 = r.u8()?;
@@ -133,7 +147,9 @@ impl Request {
                 })
             }
             Some(Code::NegotiateAlgorithms) => {
-                Self::NegotiateAlgorithms(decode_offer(&mut r, msg.len(), param1)?)
+                let (offer, length) = decode_offer(&mut r, param1)?;
+                declared = Some(length);
+                Self::NegotiateAlgorithms(offer)
             }
             Some(Code::GetDigests) => Self::GetDigests,
             Some(Code::GetCertificate) => Self::GetCertificate {
@@ -161,22 +177,25 @@ impl Request {
             }
             _ => return Err(CodecError::InvalidField),
         };
-        r.finish()?;
-        Ok(req)
+        let exact = r.finish_padded(msg)?;
+        if declared.is_some_and(|length| length != exact.len()) {
+            return Err(CodecError::InvalidField);
+        }
+        Ok((req, exact.len()))
     }
 }
 
-/// Decodes the NEGOTIATE_ALGORITHMS fields after the header of a `len`-byte request with
-/// `struct_count` AlgStructs: the Length field must be `len`, at most 128; at most 20
-/// extended algorithms in all; AlgStructs of increasing type, each of DHE, AEAD,
-/// ReqBaseAsymAlg or KeySchedule, with 2 fixed bytes.
+/// Decodes the NEGOTIATE_ALGORITHMS fields after the header of a request with
+/// `struct_count` AlgStructs; returns them and the Length field, at most 128 (the caller
+/// compares it with the length of the message). At most 20 extended algorithms in all;
+/// AlgStructs of increasing type, each of DHE, AEAD, ReqBaseAsymAlg or KeySchedule, with 2
+/// fixed bytes.
 fn decode_offer(
     r: &mut Reader<'_>,
-    len: usize,
     struct_count: u8,
-) -> Result<AlgorithmsOffer, CodecError> {
+) -> Result<(AlgorithmsOffer, usize), CodecError> {
     let length = usize::from(r.u16()?);
-    if length != len || length > MAX_NEGOTIATE_ALGORITHMS_LEN {
+    if length > MAX_NEGOTIATE_ALGORITHMS_LEN {
         return Err(CodecError::InvalidField);
     }
     let mut offer = AlgorithmsOffer {
@@ -219,7 +238,7 @@ fn decode_offer(
         return Err(CodecError::InvalidField);
     }
     offer.struct_count = struct_count;
-    Ok(offer)
+    Ok((offer, length))
 }
 
 /// Result of processing a request: the response length, or an error code and its data.
@@ -253,10 +272,14 @@ fn written(buf: &[u8], len: usize) -> &[u8] {
 ///    before ALGORITHMS and UnsupportedRequest after it: a device that carries TDISP
 ///    hands those requests to its TDISP responder once [`Responder::is_negotiated`].
 /// 4. The version must be 1.2 (VersionMismatch).
-/// 5. The request must have exactly its length and valid fields (InvalidRequest).
+/// 5. The request must have exactly its length and valid fields (InvalidRequest). Up to
+///    [`MAX_PADDING`](super::codec::MAX_PADDING) bytes of DOE padding may follow it; they
+///    are ignored and not part of the transcript.
 ///
-/// A request answered with ERROR changes nothing. ERROR is sent in version 1.2 once VERSION
-/// was sent, and in 1.0 before that and for GET_VERSION.
+/// A request answered with ERROR changes nothing, with one exception: when the embedder's
+/// hash or signature fails, the transcript part being computed is lost (B and C, or
+/// L1/L2) until GET_DIGESTS or GET_VERSION starts it again. ERROR is sent in version 1.2
+/// once VERSION was sent, and in 1.0 before that and for GET_VERSION.
 ///
 /// Requester capabilities are recorded; the requester's DataTransferSize bounds
 /// CERTIFICATE portions. Other responses are assumed to fit it (no chunking).
@@ -376,7 +399,9 @@ impl<D: DeviceIdentity, H: Hash> Responder<D, H> {
         if code != Code::GetVersion && version != SPDM_VERSION_12 {
             return Err((ErrorCode::VersionMismatch, 0));
         }
-        let req = Request::decode(request).map_err(|_| INVALID)?;
+        let (req, len) = Request::decode_padded(request).map_err(|_| INVALID)?;
+        // The transcript takes the request without its padding.
+        let request = written(request, len);
         match req {
             Request::GetVersion => self.version(request, rsp),
             Request::GetCapabilities(params) => self.capabilities(params, request, rsp),

@@ -222,6 +222,27 @@ mod tests {
     }
 
     #[test]
+    fn requests_may_carry_doe_padding() {
+        for req in requests() {
+            let msg = encode(&req);
+            let mut padded = msg;
+            for pad in 1..=MAX_PADDING + 1 {
+                padded.push(0xff);
+                let got = Request::decode_padded(padded.bytes());
+                if pad <= MAX_PADDING {
+                    assert_eq!(got, Ok((req, msg.len)));
+                } else {
+                    assert_eq!(got, Err(CodecError::TrailingBytes));
+                }
+                assert_eq!(
+                    Request::decode(padded.bytes()),
+                    Err(CodecError::TrailingBytes)
+                );
+            }
+        }
+    }
+
+    #[test]
     fn response_codes_do_not_decode_as_requests() {
         for code in [0x01u8, 0x04, 0x60, 0x7f, 0xfe, 0xff, 0xe4] {
             assert_eq!(

@@ -127,7 +127,9 @@ mod tests {
         assert_eq!(none, Err(RequesterError::Codec(CodecError::InvalidField)));
         let truncated = vca_with(0, |rsp| rsp.pop());
         assert_eq!(truncated, Err(RequesterError::Codec(CodecError::Truncated)));
-        let trailing = vca_with(0, |rsp| rsp.push(0));
+        let padded = vca_with(0, |rsp| (0..MAX_PADDING).for_each(|_| rsp.push(0)));
+        assert_eq!(padded, Ok(()));
+        let trailing = vca_with(0, |rsp| (0..=MAX_PADDING).for_each(|_| rsp.push(0)));
         assert_eq!(
             trailing,
             Err(RequesterError::Codec(CodecError::TrailingBytes))
@@ -376,11 +378,14 @@ mod tests {
         assert_eq!(mut_auth, Err(RequesterError::BadChallengeAuth));
         let truncated = challenge_with(summary::ALL, |rsp| rsp.pop());
         assert_eq!(truncated, Err(RequesterError::Codec(CodecError::Truncated)));
-        let trailing = challenge_with(summary::ALL, |rsp| rsp.push(0));
+        let trailing = challenge_with(summary::ALL, |rsp| (0..4).for_each(|_| rsp.push(0)));
         assert_eq!(
             trailing,
             Err(RequesterError::Codec(CodecError::TrailingBytes))
         );
+        // DOE padding is not part of the signed response.
+        let padded = challenge_with(summary::ALL, |rsp| (0..2).for_each(|_| rsp.push(0xff)));
+        assert_eq!(padded, Ok(()));
         // Opaque data longer than 1024 bytes.
         let opaque = challenge_with(summary::NONE, |rsp| rsp.set_u16(84, 1025));
         assert_eq!(opaque, Err(RequesterError::BadChallengeAuth));

@@ -264,13 +264,41 @@ mod tests {
             let mut short = full;
             short.pop();
             let mut long = full;
-            long.push(0);
+            for _ in 0..=MAX_PADDING {
+                long.push(0);
+            }
             for msg in [short, long] {
                 let mut dev = Device::new();
                 dev.reach(state);
                 let rsp = dev.send(msg.bytes());
                 assert_eq!(error_code(&rsp), Some(ErrorCode::InvalidRequest));
                 assert_eq!(dev.responder.state(), state);
+            }
+        }
+    }
+
+    #[test]
+    fn requests_with_doe_padding_are_answered_as_without() {
+        for req in all_requests() {
+            let state = match req {
+                Request::GetVersion => ConnectionState::NotStarted,
+                Request::GetCapabilities(_) => ConnectionState::AfterVersion,
+                Request::NegotiateAlgorithms(_) => ConnectionState::AfterCapabilities,
+                _ => ConnectionState::Negotiated,
+            };
+            let mut plain = Device::new();
+            plain.reach(state);
+            let want = plain.request(&req);
+            for pad in 1..=MAX_PADDING {
+                let mut msg = encode(&req);
+                for _ in 0..pad {
+                    msg.push(0);
+                }
+                let mut dev = Device::new();
+                dev.reach(state);
+                let rsp = dev.send(msg.bytes());
+                assert_eq!(rsp.bytes(), want.bytes());
+                assert_eq!(dev.responder.vca(), plain.responder.vca());
             }
         }
     }

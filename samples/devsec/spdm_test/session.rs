@@ -394,6 +394,48 @@ mod tests {
         }
     }
 
+    /// Pads `msg` with `fill` to whole dwords, as a DOE mailbox carries it.
+    fn pad(msg: &mut Msg, fill: u8) {
+        while msg.len % 4 != 0 {
+            msg.push(fill);
+        }
+    }
+
+    #[test]
+    fn whole_session_over_doe_padding_in_both_directions() {
+        let mut s = Session::new();
+        let steps = [
+            Request::GetVersion,
+            get_capabilities(),
+            negotiate(),
+            Request::GetDigests,
+            get_certificate(0, 333),
+            get_certificate(333, 0xffff),
+            challenge(summary::ALL, N),
+            get_measurements(false, 2, N),
+            get_measurements(true, meas::OP_ALL, N),
+            get_measurements(true, 5, N),
+        ];
+        let mut padded_some = false;
+        for req in steps {
+            let mut msg = Msg::new();
+            msg.len = s.requester.encode(&req, &mut msg.buf).unwrap_or(0);
+            padded_some |= msg.len % 4 != 0;
+            pad(&mut msg, 0);
+            let mut rsp = s.device.send(msg.bytes());
+            padded_some |= rsp.len % 4 != 0;
+            pad(&mut rsp, 0xa5);
+            s.last = rsp;
+            let got = s.requester.decode(s.last.bytes(), &s.verifier);
+            assert!(got.is_ok());
+        }
+        assert!(padded_some);
+        assert_eq!(s.requester.state(), ConnectionState::Authenticated);
+        let signed = s.device.responder.device().signed.get();
+        assert!(signed.is_some());
+        assert_eq!(s.verifier.verified.get(), signed);
+    }
+
     #[test]
     fn unsigned_measurements_need_no_chain() {
         let mut s = Session::new();
