@@ -97,7 +97,10 @@
 //!   algorithm); without DMTF measurements it selects none and GET_MEASUREMENTS becomes
 //!   UnexpectedRequest.
 //! - The TCB measurement summary hash covers the blocks the embedder marks as TCB, the
-//!   "all" summary every block, each as MEASUREMENTS serves it (headers included).
+//!   "all" summary every block, each as MEASUREMENTS serves it (headers included). That is
+//!   how libspdm's sample device library computes it
+//!   (`os_stub/spdm_device_secret_lib_sample`), which counts the immutable-ROM blocks as
+//!   TCB; which blocks are TCB is the device's to say.
 //! - GET_CERTIFICATE with Length 0 or an Offset at or past the end is InvalidRequest.
 //! - RESPOND_IF_READY (never needed: the responder never answers ResponseNotReady) and
 //!   every session, chunking or provisioning request is UnsupportedRequest.

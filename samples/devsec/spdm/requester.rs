@@ -463,7 +463,8 @@ pub(crate) enum Reply<'a> {
 ///
 /// A response is accepted only if it passes every check below; only then does it enter the
 /// transcript (see `transcript.rs`) and change the state. An ERROR answer changes nothing
-/// but uses up the request.
+/// but uses up the request, except that after an ERROR (or a refused response) to
+/// GET_MEASUREMENTS, L1/L2 starts again after the VCA, as the responder's does.
 ///
 /// - VERSION: version 1.0, at most [`MAX_VERSION_ENTRIES`] entries, 1.2 among them.
 /// - Every later response: version 1.2, the code of the request, exactly its length (up to
@@ -644,7 +645,15 @@ impl<H: Hash> Requester<H> {
                 operation,
                 slot,
                 ..
-            } => self.measurements(attributes, operation, slot, req_msg, rsp, verifier),
+            } => {
+                let reply = self.measurements(attributes, operation, slot, req_msg, rsp, verifier);
+                if reply.is_err() {
+                    // The responder ended L1/L2 if it answered ERROR (libspdm's and ours
+                    // do), or it took a response we refuse: start again after the VCA.
+                    self.transcript.reset_l1();
+                }
+                reply
+            }
         }
     }
 

@@ -276,10 +276,12 @@ fn written(buf: &[u8], len: usize) -> &[u8] {
 ///    [`MAX_PADDING`](super::codec::MAX_PADDING) bytes of DOE padding may follow it; they
 ///    are ignored and not part of the transcript.
 ///
-/// A request answered with ERROR changes nothing, with one exception: when the embedder's
-/// hash or signature fails, the transcript part being computed is lost (B and C, or
-/// L1/L2) until GET_DIGESTS or GET_VERSION starts it again. ERROR is sent in version 1.2
-/// once VERSION was sent, and in 1.0 before that and for GET_VERSION.
+/// A request answered with ERROR changes nothing, with two exceptions: an ERROR to
+/// GET_MEASUREMENTS (even one too short to decode) resets L1/L2, as libspdm's responder
+/// does; and when the embedder's hash or signature fails, the transcript part being
+/// computed is lost (B and C, or L1/L2) until GET_DIGESTS or GET_VERSION starts it again.
+/// ERROR is sent in version 1.2 once VERSION was sent, and in 1.0 before that and for
+/// GET_VERSION.
 ///
 /// Requester capabilities are recorded; the requester's DataTransferSize bounds
 /// CERTIFICATE portions. Other responses are assumed to fit it (no chunking).
@@ -350,6 +352,11 @@ impl<D: DeviceIdentity, H: Hash> Responder<D, H> {
         match self.process(request, response, rng) {
             Ok(len) => len,
             Err((code, data)) => {
+                // As libspdm: an ERROR to GET_MEASUREMENTS ends the measurement transcript,
+                // so that the requester knows where L1/L2 starts again.
+                if request.get(1) == Some(&(Code::GetMeasurements as u8)) {
+                    self.transcript.reset_l1();
+                }
                 let version = if request.get(1) == Some(&(Code::GetVersion as u8))
                     || self.state == ConnectionState::NotStarted
                 {

@@ -24,7 +24,9 @@
 //! - a CHALLENGE_AUTH resets B and C once it is signed (or verified).
 //!
 //! Resets and appends only happen for requests that are answered with their response, not
-//! with ERROR, on both sides.
+//! with ERROR, on both sides, with one exception taken from libspdm's responder
+//! (`library/spdm_responder_lib/libspdm_rsp_measurements.c`): an ERROR to GET_MEASUREMENTS
+//! resets L1/L2.
 //!
 //! Nothing is buffered except A, which both M1/M2 and L1/L2 start with: it is at most
 //! [`MAX_VCA_LEN`] bytes. B, C and the measurement messages go straight into running hash

@@ -268,6 +268,53 @@ mod tests {
     }
 
     #[test]
+    fn error_to_get_measurements_resets_l1_l2_on_both_ends() {
+        let mut l = Logged::new();
+        assert!(l.ok(&Request::GetVersion));
+        assert!(l.ok(&get_capabilities()));
+        assert!(l.ok(&negotiate()));
+        assert!(l.ok(&get_certificate(0, 0xffff)));
+        assert!(l.ok(&get_measurements(false, 1, N)));
+        let got = l.exchange(&get_measurements(false, 3, N));
+        assert_eq!(
+            got,
+            Err(RequesterError::Spdm {
+                code: 0x01,
+                data: 0
+            })
+        );
+        assert!(l.ok(&get_measurements(true, 2, N)));
+        let l1 = toy_hash(&[
+            l.log.get(0),
+            l.log.get(1),
+            l.log.get(2),
+            l.log.get(3),
+            l.log.get(4),
+            l.log.get(5),
+            l.log.get(12),
+            unsigned(l.log.get(13)),
+        ]);
+        assert_eq!(
+            l.device_signed(),
+            Some(signed_message(SignedOp::Measurements, &l1))
+        );
+        assert_eq!(l.s.verifier.verified.get(), l.device_signed());
+    }
+
+    #[test]
+    fn refused_measurements_restart_l1_l2_on_the_requester() {
+        let mut s = Session::new();
+        assert!(s.authenticate_prelude());
+        let got = s.exchange_with(&get_measurements(false, 1, N), |rsp| rsp.set(9, 2));
+        assert_eq!(got, Err(RequesterError::BadMeasurements));
+        // The responder kept the refused pair in L1/L2, the requester did not.
+        let got = s.exchange(&get_measurements(true, 2, N));
+        assert_eq!(got.map(|_| ()), Err(RequesterError::SignatureInvalid));
+        // The failed verification ended L1/L2 on both ends.
+        assert!(s.exchange(&get_measurements(true, 2, N)).is_ok());
+    }
+
+    #[test]
     fn get_measurements_before_challenge_resets_b_and_c_and_get_digests_resets_b() {
         let mut l = Logged::new();
         assert!(l.ok(&Request::GetVersion));

@@ -19,7 +19,7 @@
 //! - [`spdm_responder`]: a stream of operations on one SPDM responder (`samples/devsec/spdm/`)
 //!   with an SPDM requester beside it: raw and damaged requests, and the requester's own
 //!   requests. Every request is answered with a decodable SPDM response of its request code
-//!   or an ERROR; an ERROR changes nothing; while nothing but the requester talked to the
+//!   or an ERROR; an ERROR changes no state; while nothing but the requester talked to the
 //!   responder since the last GET_VERSION, the requester accepts every non-ERROR response,
 //!   signatures included (both ends keep the same transcript).
 
@@ -879,7 +879,9 @@ mod spdm_target {
                 assert_eq!(dev.state(), before, "ERROR changed the state");
             }
             match ours {
-                None => in_sync &= is_error,
+                // A raw request desynchronises the ends unless it was refused, and any
+                // ERROR to GET_MEASUREMENTS resets the responder's L1/L2.
+                None => in_sync &= is_error && request.get(1) != Some(&0xe0),
                 Some(r) => {
                     let got = host.decode(answer, &FuzzVerifier);
                     if in_sync && !is_error {
