@@ -10,8 +10,10 @@
 //! - a PCI Express capability (Root Complex integrated endpoint) with `DEVCAP.TEE`;
 //! - BAR0: 64-bit non-prefetchable memory, 16 KiB, assigned by the PCI core from a window
 //!   claimed from unused physical address space; with `bar2=1` also BAR2, 64-bit, 4 KiB;
-//! - a DOE extended capability at 0x100 answering DOE Discovery and CMA/SPDM, the latter
-//!   carrying TDISP to a [`tdisp::Responder`];
+//! - a DOE extended capability at 0x100 answering DOE Discovery and CMA/SPDM: SPDM 1.2 to an
+//!   [`spdm::Responder`] (see `bus_spdm.rs` for its identity), and, once SPDM algorithms are
+//!   negotiated, TDISP in VENDOR_DEFINED requests to a [`tdisp::Responder`]; a VENDOR_DEFINED
+//!   request before that goes to the SPDM responder, which refuses it (UnexpectedRequest);
 //! - an IDE extended capability (one selective stream) at 0x180.
 //!
 //! Endpoint `i` sits at slot `i % 32`, function `i / 32`: the first 32 are single-function
@@ -40,6 +42,11 @@
 //! one. An endpoint whose pool is empty (more LOCKs in a row than the pool holds, before the
 //! work item ran) answers INSUFFICIENT_ENTROPY, whoever drives its DOE mailbox.
 //!
+//! SPDM responses are signed with the kernel's crypto API, which sleeps, so they cannot be
+//! made in a configuration cycle either: an SPDM request keeps the mailbox BUSY and the same
+//! work item answers it (the DOE core polls for DATA_OBJECT_READY); an ABORT meanwhile drops
+//! the answer. TDISP requests are answered at once.
+//!
 //! Per function (PF or VF), `/sys/kernel/debug/devsec_bus/<pci name>/` has:
 //!
 //! - `tdisp_state` (read): `CONFIG_UNLOCKED`, `CONFIG_LOCKED`, `RUN` or `ERROR`.
@@ -54,7 +61,14 @@
 //!   (mailbox BUSY; each request fails until `none`), `doe_timeout` (requests are accepted but
 //!   never answered), `no_entropy` (every LOCK_INTERFACE_REQUEST gets INSUFFICIENT_ENTROPY),
 //!   `none` (clear all). Read: the active faults, or `none`. The last three are faults of the
-//!   endpoint; set on a VF, they act on its PF, which answers for it.
+//!   endpoint; set on a VF, they act on its PF, which answers for it. So are the SPDM faults,
+//!   each armed until `none`: `spdm_challenge_bad_sig` and `spdm_meas_bad_sig` (CHALLENGE_AUTH
+//!   or MEASUREMENTS signed wrongly), `spdm_untrusted_root` (the chain ends in another root),
+//!   `spdm_malformed_cert` (the leaf certificate is not valid X.509), `spdm_measurement_changes`
+//!   (the firmware measurement changes after the next MEASUREMENTS), `spdm_stale_nonce`
+//!   (MEASUREMENTS answers another nonce than the one asked with: a replay),
+//!   `spdm_truncated_cert` (CERTIFICATE responses cut short) and `spdm_bad_algorithms`
+//!   (ALGORITHMS selects ECDSA P-384).
 //! - `report_layout` (write one word; read: the current one): the interface report layout of
 //!   BAR0 (four 4 KiB pages) from the next LOCK_INTERFACE on: `bar` (one range, the default),
 //!   `msix` (pages 0-1, then the MSI-X table and the MSI-X PBA ranges, pages 2 and 3),
@@ -71,6 +85,7 @@ use kernel::{
         Dir,
         Scope, //
     },
+    device::Device,
     devres::Devres,
     faux, fmt,
     pci::host::{
@@ -85,8 +100,11 @@ use kernel::{
     prelude::*,
     str::CString,
     sync::{
+        aref::ARef,
+        new_mutex,
         new_raw_spinlock_irq,
         Arc,
+        Mutex,
         RawSpinLockIrq, //
     },
     uaccess::UserSliceReader,
@@ -116,6 +134,22 @@ mod tdisp {
     const _: () = assert!(DOE_TYPE_CMA as u32 == kernel::bindings::PCI_DOE_FEATURE_CMA);
     const _: () = assert!(VENDOR_ID_PCI_SIG as u32 == kernel::bindings::PCI_VENDOR_ID_PCI_SIG);
 }
+
+/// The device side of the SPDM library in `spdm/`.
+mod spdm {
+    mod codec;
+    mod responder;
+    mod transcript;
+
+    pub(crate) use codec::*;
+    pub(crate) use responder::*;
+    pub(crate) use transcript::*;
+}
+
+mod bus_spdm;
+mod spdm_hash;
+
+use bus_spdm::{SpdmEndpoint, SpdmFaults, SPDM_FAULT_NAMES};
 
 module! {
     type: DevsecBus,
@@ -262,7 +296,15 @@ const fn ext_cap_header(id: u32, next: u16) -> u32 {
 /// DOE write mailbox capacity in bytes; far above the largest TDISP request.
 const DOE_WBUF: usize = 256;
 /// DOE read mailbox capacity in bytes: header and the largest TDISP response.
-const DOE_RBUF: usize = 8 + tdisp::MAX_MESSAGE_LEN.next_multiple_of(4);
+const DOE_RBUF: usize = 8 + max(tdisp::MAX_MESSAGE_LEN, bus_spdm::RESPONSE_LEN).next_multiple_of(4);
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
 
 /// Start nonces an endpoint keeps ready (see the module documentation).
 const NONCE_POOL_LEN: usize = 4;
@@ -273,9 +315,14 @@ const NONCE_POOL_LEN: usize = 4;
 /// endpoint's raw spinlock nor in the PCI core's raw `pci_lock`.
 fn draw_nonce() -> tdisp::Nonce {
     let mut nonce = tdisp::Nonce::default();
-    // SAFETY: `nonce` is valid for writes of `nonce.len()` bytes.
-    unsafe { bindings::get_random_bytes(nonce.as_mut_ptr().cast(), nonce.len()) };
+    fill_random(&mut nonce);
     nonce
+}
+
+/// Fills `buf` from the kernel's CRNG. Process context only.
+fn fill_random(buf: &mut [u8]) {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
+    unsafe { bindings::get_random_bytes(buf.as_mut_ptr().cast(), buf.len()) };
 }
 
 /// Start nonces drawn in advance, in process context.
@@ -431,6 +478,43 @@ struct DeviceFaults {
     doe_busy: bool,
     doe_timeout: bool,
     no_entropy: bool,
+}
+
+/// The SPDM side of an endpoint's mailbox: SPDM requests are answered in process context by
+/// the emulator's work item (signing sleeps), TDISP ones at once.
+struct SpdmMailbox {
+    /// A request waits for the work item; the mailbox is BUSY meanwhile.
+    pending: bool,
+    /// The waiting request.
+    req: [u8; DOE_WBUF],
+    len: usize,
+    /// Counts ABORTs, so that the work item drops the answer to an aborted request.
+    epoch: u32,
+    /// Algorithms are negotiated: VENDOR_DEFINED requests (TDISP) are taken.
+    negotiated: bool,
+    faults: SpdmFaults,
+}
+
+impl SpdmMailbox {
+    const fn new() -> Self {
+        Self {
+            pending: false,
+            req: [0; DOE_WBUF],
+            len: 0,
+            epoch: 0,
+            negotiated: false,
+            faults: SpdmFaults {
+                challenge_bad_sig: false,
+                meas_bad_sig: false,
+                untrusted_root: false,
+                malformed_cert: false,
+                measurement_changes: false,
+                stale_nonce: false,
+                truncated_cert: false,
+                bad_algorithms: false,
+            },
+        }
+    }
 }
 
 /// A TDISP interface: the physical function's own, or that of one of its virtual functions.
@@ -728,6 +812,7 @@ struct Endpoint {
     ide_sel_ctl: u32,
     ide_rid: [u32; 2],
     doe: Doe,
+    spdm: SpdmMailbox,
     faults: DeviceFaults,
     tdi: Tdi,
     sriov: Option<Sriov>,
@@ -754,6 +839,7 @@ impl Endpoint {
             ide_sel_ctl: 0,
             ide_rid: [0; 2],
             doe: Doe::new(),
+            spdm: SpdmMailbox::new(),
             faults: DeviceFaults::default(),
             tdi: Tdi::new(requester_id),
             sriov: if vfs > 0 {
@@ -936,6 +1022,9 @@ impl Endpoint {
     fn doe_control(&mut self, value: u32) {
         if value & bindings::PCI_DOE_CTRL_ABORT != 0 {
             self.doe.abort();
+            if core::mem::take(&mut self.spdm.pending) {
+                self.spdm.epoch = self.spdm.epoch.wrapping_add(1);
+            }
             // A stuck mailbox becomes stuck again on the next request.
             return;
         }
@@ -1004,6 +1093,12 @@ impl Endpoint {
                     return false;
                 };
                 payload.copy_from_slice(&self.doe.wbuf[8..len]);
+                // Everything but TDISP after negotiation is SPDM, for the work item; so is
+                // VENDOR_DEFINED before VCA, which the SPDM responder refuses.
+                let vendor = payload.get(1) == Some(&(spdm::Code::VendorDefinedRequest as u8));
+                if !(vendor && self.spdm.negotiated) {
+                    return self.spdm_queue(len - 8);
+                }
                 let decoded = tdisp::decode_request(payload);
                 // The PF is the DSM of its VFs: a request for the interface of an enabled VF
                 // goes to that VF, anything else to the PF's own interface, which answers
@@ -1061,6 +1156,45 @@ impl Endpoint {
     }
 }
 
+impl Endpoint {
+    /// Hands the CMA request of `len` bytes in the write mailbox to the work item; the
+    /// mailbox is BUSY until it answers.
+    fn spdm_queue(&mut self, len: usize) -> bool {
+        let (Some(dst), Some(src)) = (self.spdm.req.get_mut(..len), self.doe.wbuf.get(8..8 + len))
+        else {
+            return false;
+        };
+        dst.copy_from_slice(src);
+        self.spdm.len = len;
+        self.spdm.pending = true;
+        self.doe.busy = true;
+        true
+    }
+
+    /// Delivers the work item's answer `rsp` (`None`: no answer, the mailbox errs) to the
+    /// request of epoch `epoch`, unless it was aborted meanwhile.
+    fn spdm_answer(&mut self, epoch: u32, rsp: Option<(&[u8], bool)>) {
+        if !self.spdm.pending || self.spdm.epoch != epoch {
+            return;
+        }
+        self.spdm.pending = false;
+        self.doe.busy = false;
+        let delivered = rsp.is_some_and(|(rsp, negotiated)| {
+            self.spdm.negotiated = negotiated;
+            match self.doe.rbuf.get_mut(8..8 + rsp.len()) {
+                Some(dst) => {
+                    dst.copy_from_slice(rsp);
+                    self.doe.respond(tdisp::DOE_TYPE_CMA, rsp.len())
+                }
+                None => false,
+            }
+        });
+        if !delivered {
+            self.doe.error = true;
+        }
+    }
+}
+
 impl Tdi {
     /// With `bad_nonce` armed, corrupts the nonce of a START_INTERFACE `request` the
     /// responder would otherwise check, so that it answers INVALID_NONCE; the fault is then
@@ -1081,9 +1215,14 @@ impl Tdi {
 #[pin_data]
 struct Emulator {
     endpoints: KVec<Pin<KBox<RawSpinLockIrq<Endpoint>>>>,
+    /// The SPDM responders of the endpoints, by index. Taken in process context only; never
+    /// while holding an endpoint's lock.
+    spdm: KVec<Pin<KBox<Mutex<SpdmEndpoint>>>>,
+    /// The device the endpoints load their SPDM identities for.
+    dev: ARef<Device>,
     /// Virtual functions per endpoint.
     vfs: usize,
-    /// Refills the nonce pools, in process context.
+    /// Refills the nonce pools and answers SPDM requests, in process context.
     #[pin]
     refill: Work<Emulator>,
 }
@@ -1096,23 +1235,47 @@ impl WorkItem for Emulator {
     type Pointer = Arc<Emulator>;
 
     fn run(this: Arc<Emulator>) {
-        for ep in &this.endpoints {
+        for (ep, spdm) in this.endpoints.iter().zip(this.spdm.iter()) {
             // Draw outside the endpoint lock; a nonce drawn for a pool that filled up
             // meanwhile is dropped.
             while !ep.lock().nonces.is_full() {
                 let nonce = draw_nonce();
                 ep.lock().nonces.put(nonce);
             }
+            this.serve_spdm(ep, spdm);
         }
     }
 }
 
 impl Emulator {
-    /// Returns `count` endpoints with `vfs` VFs each. Process context only: it fills their
-    /// nonce pools.
-    fn new(count: usize, vfs: usize, bar2: bool) -> Result<Arc<Self>> {
+    /// Answers the SPDM request `ep` has waiting, if any, with its responder `spdm`.
+    fn serve_spdm(&self, ep: &RawSpinLockIrq<Endpoint>, spdm: &Mutex<SpdmEndpoint>) {
+        let (mut req, len, epoch, faults) = {
+            let ep = ep.lock();
+            if !ep.spdm.pending {
+                return;
+            }
+            (ep.spdm.req, ep.spdm.len, ep.spdm.epoch, ep.spdm.faults)
+        };
+        let Some(req) = req.get_mut(..len) else {
+            return;
+        };
+        let mut spdm = spdm.lock();
+        let mut rng = |buf: &mut [u8]| fill_random(buf);
+        let rsp = spdm.handle(&self.dev, req, faults, &mut rng);
+        ep.lock().spdm_answer(epoch, rsp);
+    }
+
+    /// Returns `count` endpoints with `vfs` VFs each, loading SPDM identities for `dev`.
+    /// Process context only: it fills their nonce pools.
+    fn new(dev: &Device, count: usize, vfs: usize, bar2: bool) -> Result<Arc<Self>> {
         let mut endpoints = KVec::with_capacity(count, GFP_KERNEL)?;
+        let mut spdm = KVec::with_capacity(count, GFP_KERNEL)?;
         for index in 0..count {
+            spdm.push(
+                KBox::pin_init(new_mutex!(SpdmEndpoint::new(index)), GFP_KERNEL)?,
+                GFP_KERNEL,
+            )?;
             let devfn = devfn_of(index);
             // Function 0 of a slot announces further functions.
             let multifunction = index % SLOTS + SLOTS < count;
@@ -1125,6 +1288,8 @@ impl Emulator {
         Arc::pin_init(
             pin_init!(Self {
                 endpoints,
+                spdm,
+                dev: dev.into(),
                 vfs,
                 refill <- new_work!("devsec_bus::Emulator::refill"),
             }),
@@ -1189,7 +1354,7 @@ impl ConfigSpace for Bus {
             if !ep.write(func, offset & !3, size.mask() << shift, value << shift) {
                 return Err(ConfigError::DeviceNotFound);
             }
-            !ep.nonces.is_full()
+            !ep.nonces.is_full() || ep.spdm.pending
         };
         if refill {
             // Queueing work is fine in atomic context. Fails only if the work is queued
@@ -1392,10 +1557,11 @@ const FAULT_NAMES: [&str; 11] = [
 ];
 
 fn fault_show(files: &EndpointFiles, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let active = {
+    let (active, spdm) = {
         let ep = files.endpoint().lock();
         let device = ep.faults;
-        ep.tdi_any(files.func).map(|tdi| {
+        let spdm = ep.spdm.faults.flags();
+        let active = ep.tdi_any(files.func).map(|tdi| {
             let corruption = tdi.responder.report_corruption();
             [
                 corruption == tdisp::ReportCorruption::RangeMismatch,
@@ -1410,14 +1576,13 @@ fn fault_show(files: &EndpointFiles, f: &mut fmt::Formatter<'_>) -> fmt::Result 
                 device.doe_timeout,
                 device.no_entropy,
             ]
-        })
+        });
+        (active, spdm)
     };
     let mut any = false;
-    for (name, _) in FAULT_NAMES
-        .iter()
-        .zip(active.unwrap_or_default())
-        .filter(|(_, on)| *on)
-    {
+    let tdi_faults = FAULT_NAMES.iter().zip(active.unwrap_or_default());
+    let spdm_faults = SPDM_FAULT_NAMES.iter().zip(spdm);
+    for (name, _) in Iterator::chain(tdi_faults, spdm_faults).filter(|(_, on)| *on) {
         write!(f, "{}{}", if any { " " } else { "" }, name)?;
         any = true;
     }
@@ -1446,12 +1611,15 @@ fn fault_store(files: &EndpointFiles, reader: &mut UserSliceReader) -> Result {
             return Ok(());
         }
         "none" => {
-            // A mailbox held busy by the fault is released too.
-            if ep.faults.doe_busy {
+            // A mailbox held busy by the fault is released too, unless an SPDM request
+            // keeps it busy.
+            if ep.faults.doe_busy && !ep.spdm.pending {
                 ep.doe.busy = false;
             }
             ep.faults = DeviceFaults::default();
+            ep.spdm.faults = SpdmFaults::default();
         }
+        word if ep.spdm.faults.arm(word) => return Ok(()),
         _ => {}
     }
     let tdi = ep.tdi_any_mut(files.func).ok_or(ENODEV)?;
@@ -1584,7 +1752,7 @@ impl kernel::Module for DevsecBus {
                 return Err(EINVAL);
             }
         };
-        let emulator = Emulator::new(count, vfs, bar2)?;
+        let emulator = Emulator::new(dev, count, vfs, bar2)?;
         let pools = Pools(emulator.clone());
         let bridge = HostBridge::new(dev, BUSNR, window, Bus(emulator.clone()))
             .inspect_err(|e| pr_err!("registering the host bridge failed: {:?}\n", e))?;

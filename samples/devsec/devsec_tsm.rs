@@ -4,18 +4,22 @@
 //!
 //! The module registers one devsec TSM (`/sys/class/tsm/tsmN`, `pci_mode` "devsec") below a
 //! faux device. The PCI core calls it through `/sys/bus/pci/devices/<bdf>/tsm/{lock,accept,
-//! unlock}`; it talks TDISP to the function over the function's CMA/SPDM DOE mailbox (an SR-IOV
-//! virtual function's over its physical function's), with the messages built and checked by the
-//! shared codec in `tdisp/`:
+//! unlock}`; it talks SPDM and TDISP to the function over the function's CMA/SPDM DOE mailbox
+//! (an SR-IOV virtual function's over its physical function's), with the messages built and
+//! checked by the shared codecs in `spdm/` and `tdisp/`:
 //!
-//! - lock: GET_TDISP_VERSION (1.0 required), GET_TDISP_CAPABILITIES (the requests used below
+//! - lock: first SPDM device authentication (`tsm_spdm.rs`: VCA, the certificate chain
+//!   validated against the trust anchors userspace put into the keyring `.devsec_tsm`, signed
+//!   CHALLENGE, signed measurements); the chain, the measurements and their nonce are evidence.
+//!   Then GET_TDISP_VERSION (1.0 required), GET_TDISP_CAPABILITIES (the requests used below
 //!   and the NO_FW_UPDATE lock flag required), LOCK_INTERFACE_REQUEST with NO_FW_UPDATE and
 //!   [`MMIO_REPORTING_OFFSET`], then GET_DEVICE_INTERFACE_REPORT in portions of
 //!   [`REPORT_PORTION_LEN`] bytes (at most [`MAX_REPORT_ROUNDS`] requests). The start nonce,
 //!   the capabilities body and the report, as received, are kept in the function's context;
 //!   the last two with the TDISP version are the evidence the PCI core shows to userspace. If
 //!   the report cannot be fetched, the interface is stopped again and lock fails.
-//! - accept: GET_DEVICE_INTERFACE_REPORT again, which must be byte for byte the report of the
+//! - accept: SPDM again: same chain (by digest), same measurement record, newly signed; then
+//!   GET_DEVICE_INTERFACE_REPORT again, which must be byte for byte the report of the
 //!   lock (the evidence userspace verified); the report validated by address against the
 //!   function's BARs (`check_report_against_bars`: every range, after subtracting the reporting
 //!   offset, page aligned inside exactly one BAR, no overlaps, every BAR reported, no reserved
@@ -29,7 +33,11 @@
 //!   is freed.
 //!
 //! `/sys/kernel/debug/devsec_tsm/mmio_fault` (a number, see [`MmioFault`]; 0 = none) makes the
-//! TSM misuse `set_private_mmio()`, for tests of the PCI core's refusals.
+//! TSM misuse `set_private_mmio()`, for tests of the PCI core's refusals; `skip_spdm` (non-zero)
+//! makes it lock without authenticating, for tests of devices that refuse TDISP then;
+//! `timing/` has the time the parts of the last lock took, in nanoseconds (`vca_ns`,
+//! `certificates_ns`, `challenge_ns`, `measurements_ns`, `tdisp_lock_ns`) and whether its
+//! chain came from the cache (`chain_cached`).
 //!
 //! The interface ID is the function's requester ID (bus << 8 | devfn), without a segment (the
 //! segment-valid bit clear), as the emulated endpoints of `devsec_bus` expect.
@@ -42,6 +50,21 @@
 //! | cause                                                         | errno             |
 //! |---------------------------------------------------------------|-------------------|
 //! | no CMA/SPDM DOE mailbox (of a VF: on its PF, or PF removed)   | `ENODEV`          |
+//! | SPDM: VERSION without 1.2                                     | `EPROTONOSUPPORT` |
+//! | SPDM: CAPABILITIES without CERT, CHAL or signed MEAS, or no   | `EOPNOTSUPP`      |
+//! | DMTF measurements negotiated                                  |                   |
+//! | SPDM: ALGORITHMS not RSASSA-3072 and SHA-384                  | `ENOPKG`          |
+//! | SPDM: a certificate not signed by a trust anchor or by the    | `ENOKEY`          |
+//! | certificate before it (untrusted root, no anchors at all)     |                   |
+//! | SPDM: a certificate the X.509 parser refuses (malformed)      | `EBADMSG`         |
+//! | SPDM: a certificate whose signature is wrong                  | `EKEYREJECTED`    |
+//! | SPDM: CHALLENGE_AUTH or MEASUREMENTS signature does not       | `EKEYREJECTED`    |
+//! | verify over the transcript (includes a replayed MEASUREMENTS  |                   |
+//! | that answers another nonce)                                   |                   |
+//! | SPDM: malformed response, truncated certificate portion,      | `EPROTO`          |
+//! | chain framing, root hash or digest wrong, SPDM ERROR          |                   |
+//! | (e.g. UnexpectedRequest)                                      |                   |
+//! | SPDM at accept: chain or measurement record not the lock's    | `EBADMSG`         |
 //! | DOE: no answer within the DOE timeout (one second)            | `ETIMEDOUT`       |
 //! | DOE: mailbox busy                                             | `EBUSY`           |
 //! | DOE: mailbox error, wrong object type, device gone            | `EIO`             |
@@ -74,8 +97,7 @@
 //! ¹ INVALID_INTERFACE_STATE carries no state (its error data is 0), so the TSM asks with
 //! GET_DEVICE_INTERFACE_STATE; if that fails too, `EIO`.
 //!
-//! There is no SPDM secure session (see `tdisp/codec.rs`): the sample shows the acceptance flow, it
-//! does not authenticate the device.
+//! There is no SPDM secure session (see `tsm_spdm.rs` for what is and is not authenticated).
 
 use core::ops::Range;
 use kernel::{
@@ -87,10 +109,38 @@ use kernel::{
     page::PAGE_SIZE,
     pci::{doe, tsm},
     prelude::*,
-    sync::atomic::{Atomic, Relaxed}, //
+    sync::{
+        atomic::{Atomic, Relaxed},
+        new_mutex, Mutex,
+    },
+    time::{
+        Instant,
+        Monotonic, //
+    }, //
 };
 
 use kernel::alloc::AllocError;
+
+/// The TSM side of the SPDM library in `spdm/`.
+mod spdm {
+    mod codec;
+    mod requester;
+    mod transcript;
+
+    pub(crate) use codec::*;
+    pub(crate) use requester::*;
+    pub(crate) use transcript::*;
+}
+
+mod spdm_hash;
+mod tsm_spdm;
+
+use tsm_spdm::{
+    lap,
+    Authenticated,
+    Authenticator,
+    TIMING, //
+};
 
 /// The TSM side of the TDISP library in `tdisp/`.
 mod tdisp {
@@ -136,6 +186,10 @@ module! {
 
 /// The armed [`MmioFault`], by number; written through `/sys/kernel/debug/devsec_tsm/mmio_fault`.
 static MMIO_FAULT: Atomic<u32> = Atomic::new(0);
+
+/// Non-zero: lock without authenticating the device (no SPDM exchange before TDISP), for tests
+/// of devices that refuse that; `/sys/kernel/debug/devsec_tsm/skip_spdm`.
+static SKIP_SPDM: Atomic<u32> = Atomic::new(0);
 
 /// Misuses of `set_private_mmio()` the TSM can be made to commit, so that tests see the PCI
 /// core refuse each one and leave nothing private behind. Numbered as in `mmio_fault`.
@@ -238,7 +292,15 @@ const MAX_REPORT_ROUNDS: usize = 2 * tdisp::MAX_REPORT_LEN.div_ceil(REPORT_PORTI
 
 /// DOE buffer length: one dword more than the longest TDISP message, so that a response too
 /// long to be valid shows as a full buffer instead of being cut silently.
-const BUF_LEN: usize = MAX_MESSAGE_LEN.next_multiple_of(4) + 4;
+const BUF_LEN: usize = max(MAX_MESSAGE_LEN, spdm::MAX_MESSAGE_LEN).next_multiple_of(4) + 4;
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
 
 /// A dword-aligned DOE payload buffer (`pci_doe()` moves payloads in dwords).
 #[repr(C, align(4))]
@@ -396,6 +458,8 @@ struct Locked {
     caps: KVec<u8>,
     /// The interface report fetched right after LOCK_INTERFACE, as received (evidence).
     report: KVec<u8>,
+    /// What SPDM authentication left (evidence), unless it was skipped (`skip_spdm`).
+    spdm: Option<Authenticated>,
 }
 
 /// Returns a copy of `bytes`.
@@ -641,8 +705,36 @@ impl BarList {
     }
 }
 
+impl tsm_spdm::Transport for Session<'_> {
+    fn exchange(&mut self, req: &[u8]) -> Result<&[u8], tsm_spdm::Failure> {
+        let bufs = &mut *self.bufs;
+        let too_long = tsm_spdm::Failure::Protocol(spdm::RequesterError::Codec(
+            spdm::CodecError::BufferTooSmall,
+        ));
+        let Some(dst) = bufs.req.0.get_mut(..req.len()) else {
+            return Err(too_long);
+        };
+        dst.copy_from_slice(req);
+        let req = bufs.req.0.get(..req.len()).unwrap_or(&[]);
+        let n = self
+            .mailbox
+            .exchange(doe::FEATURE_CMA, req, &mut bufs.rsp.0)
+            .map_err(tsm_spdm::Failure::Doe)?;
+        // A response that fills the buffer may have been cut: no SPDM message is that long.
+        if n > spdm::MAX_MESSAGE_LEN {
+            return Err(too_long);
+        }
+        Ok(bufs.rsp.0.get(..n).unwrap_or(&[]))
+    }
+}
+
 /// The devsec TSM.
-struct DevsecTsm;
+#[pin_data]
+struct DevsecTsm {
+    /// Authenticates devices with SPDM; holds the trust anchors.
+    #[pin]
+    auth: Mutex<Authenticator>,
+}
 
 impl DevsecTsm {
     /// Returns the TDISP requester for `pdev`'s interface.
@@ -650,9 +742,39 @@ impl DevsecTsm {
         Requester::new(function_id(pdev.dev_id(), None))
     }
 
-    fn do_lock(pdev: &tsm::Device) -> Result<Locked> {
+    /// Authenticates the device of `pdev` with SPDM over `session`'s mailbox.
+    fn authenticate(&self, pdev: &tsm::Device, session: &mut Session<'_>) -> Result<Authenticated> {
+        let id = u32::from(pdev.dev_id());
+        self.auth
+            .lock()
+            .authenticate(session, id)
+            .inspect(|auth| {
+                dev_info!(
+                    pdev,
+                    "SPDM: device authenticated (chain of {} bytes, measurements of {} bytes)\n",
+                    auth.chain.len(),
+                    auth.measurements.len()
+                );
+            })
+            .map_err(|err| {
+                dev_err!(pdev, "SPDM: device not authenticated: {}\n", err);
+                err.errno()
+            })
+    }
+
+    fn do_lock(&self, pdev: &tsm::Device) -> Result<Locked> {
         let requester = Self::requester(pdev);
         let mut session = Session::open(pdev, requester)?;
+        let spdm = if SKIP_SPDM.load(Relaxed) != 0 {
+            dev_warn!(
+                pdev,
+                "SPDM: skipped (skip_spdm), the device is not authenticated\n"
+            );
+            None
+        } else {
+            Some(self.authenticate(pdev, &mut session)?)
+        };
+        let mut since = Instant::<Monotonic>::now();
         let caps = session.check_device()?;
         let nonce = session.lock_interface()?;
 
@@ -678,6 +800,7 @@ impl DevsecTsm {
             }
         };
 
+        lap(&TIMING.tdisp, &mut since);
         dev_info!(
             pdev,
             "TDISP interface {:#x} locked (CONFIG_LOCKED), report of {} bytes\n",
@@ -689,6 +812,7 @@ impl DevsecTsm {
             nonce,
             caps,
             report,
+            spdm,
         })
     }
 
@@ -769,19 +893,33 @@ impl tsm::DevsecTsm for DevsecTsm {
 
     fn lock<'a>(&'a self, pdev: &'a tsm::Device) -> impl PinInit<Locked, Error> + 'a {
         MmioFault::armed().misplaced_call(pdev, "lock");
-        Self::do_lock(pdev)
+        self.do_lock(pdev)
     }
 
     fn evidence(ctx: &Locked) -> tsm::Evidence<'_> {
+        let spdm = ctx.spdm.as_ref();
         tsm::Evidence {
             tdisp_version: TDISP_VERSION,
             caps: &ctx.caps,
             report: &ctx.report,
+            cert_chain: spdm.map_or(&[], |auth| &auth.chain),
+            measurements: spdm.map_or(&[], |auth| &auth.measurements),
+            measurements_nonce: spdm.map_or(&[], |auth| &auth.nonce),
         }
     }
 
     fn accept(&self, pdev: &tsm::Device, mut ctx: Pin<&mut Locked>) -> Result {
         let mut session = Session::open(pdev, ctx.requester)?;
+        // The device must still be the one authenticated at lock, measuring the same.
+        if let Some(lock) = ctx.spdm.as_ref() {
+            self.auth
+                .lock()
+                .remeasure(&mut session, lock)
+                .map_err(|err| {
+                    dev_err!(pdev, "SPDM: device not measured again: {}\n", err);
+                    err.errno()
+                })?;
+        }
 
         let (started, result) = Self::start(&mut session, &ctx);
         let ranges = match result {
@@ -861,12 +999,31 @@ impl kernel::Module for DevsecTsmModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let parent = faux::Registration::new(c"devsec_tsm", None)?;
         let dev = parent.as_ref().as_ref();
-        let tsm = tsm::Registration::new(dev, Ok::<_, Error>(DevsecTsm))?;
+        let auth = Authenticator::new()?;
+        let serial = auth.anchors_serial();
+        let tsm = tsm::Registration::new(
+            dev,
+            try_pin_init!(DevsecTsm {
+                auth <- new_mutex!(auth),
+            }? Error),
+        )?;
         let id = tsm.access(dev)?.id();
-        pr_info!("registered devsec TSM tsm{}\n", id);
+        pr_info!(
+            "registered devsec TSM tsm{}, trust anchors in keyring .devsec_tsm ({:08x})\n",
+            id,
+            serial
+        );
         let debugfs = KBox::pin_init(
             debugfs::Scope::dir((), c"devsec_tsm", |(), dir| {
                 dir.read_write_file(c"mmio_fault", &MMIO_FAULT);
+                dir.read_write_file(c"skip_spdm", &SKIP_SPDM);
+                let timing = dir.dir(c"timing");
+                timing.read_only_file(c"vca_ns", &TIMING.vca);
+                timing.read_only_file(c"certificates_ns", &TIMING.certificates);
+                timing.read_only_file(c"challenge_ns", &TIMING.challenge);
+                timing.read_only_file(c"measurements_ns", &TIMING.measurements);
+                timing.read_only_file(c"tdisp_lock_ns", &TIMING.tdisp);
+                timing.read_only_file(c"chain_cached", &TIMING.chain_cached);
             }),
             GFP_KERNEL,
         )?;

@@ -174,8 +174,9 @@ impl AsRef<device::Device> for Device {
 /// Evidence a devsec TSM collected from a function while locking it.
 ///
 /// The PCI core numbers it with a generation and shows it to root in the function's `tsm/`
-/// directory (`tdisp_version`, `tdisp_caps`, `interface_report`) while the function is
-/// locked, so that userspace can verify it and accept exactly what it verified.
+/// directory (`tdisp_version`, `tdisp_caps`, `interface_report`, and for a device the TSM
+/// authenticated with SPDM `cert_chain`, `measurements` and `measurements_nonce`) while the
+/// function is locked, so that userspace can verify it and accept exactly what it verified.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Evidence<'a> {
     /// TDISP version in use with the device: major version in bits 7:4, minor in bits 3:0.
@@ -184,6 +185,13 @@ pub struct Evidence<'a> {
     pub caps: &'a [u8],
     /// The DEVICE_INTERFACE_REPORT, as the device returned it.
     pub report: &'a [u8],
+    /// The SPDM certificate chain (slot 0) the device was authenticated with, as returned;
+    /// empty if the TSM does not authenticate devices with SPDM.
+    pub cert_chain: &'a [u8],
+    /// The signed SPDM MEASUREMENTS response the TSM verified, as received; or empty.
+    pub measurements: &'a [u8],
+    /// The requester nonce of the GET_MEASUREMENTS that `measurements` answers; or empty.
+    pub measurements_nonce: &'a [u8],
 }
 
 /// The operations of a devsec TSM.
@@ -222,8 +230,8 @@ pub struct Evidence<'a> {
 ///     fn evidence(ctx: &Locked) -> tsm::Evidence<'_> {
 ///         tsm::Evidence {
 ///             tdisp_version: 0x10,
-///             caps: &[],
 ///             report: &ctx.report,
+///             ..Default::default()
 ///         }
 ///     }
 ///
@@ -531,6 +539,12 @@ impl<T: DevsecTsm> Registration<T> {
                 caps_len: evidence.caps.len(),
                 report: evidence.report.as_ptr().cast(),
                 report_len: evidence.report.len(),
+                cert_chain: evidence.cert_chain.as_ptr().cast(),
+                cert_chain_len: evidence.cert_chain.len(),
+                measurements: evidence.measurements.as_ptr().cast(),
+                measurements_len: evidence.measurements.len(),
+                measurements_nonce: evidence.measurements_nonce.as_ptr().cast(),
+                measurements_nonce_len: evidence.measurements_nonce.len(),
             }
         };
     }

@@ -196,9 +196,11 @@ pub(crate) const CAPABILITIES_LEN: usize = 20;
 #[cfg(spdm_responder)]
 pub(crate) const MEASUREMENT_BLOCK_HEADER_LEN: usize = 7;
 
-/// SPDM request and response codes.
+/// SPDM request and response codes. A requester only constructs the ones it sends and
+/// compares the ones it receives, so some are unused there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
+#[cfg_attr(not(any(spdm_responder, spdm_kunit)), allow(dead_code))]
 pub(crate) enum Code {
     /// GET_DIGESTS request.
     GetDigests = 0x81,
@@ -238,6 +240,7 @@ pub(crate) enum Code {
 
 impl Code {
     /// Returns the code with value `code`, if this library knows it.
+    #[cfg(any(spdm_responder, spdm_kunit))]
     pub(crate) fn from_u8(code: u8) -> Option<Self> {
         Some(match code {
             0x81 => Self::GetDigests,
@@ -268,7 +271,7 @@ impl Code {
     }
 
     /// Returns the specification name of the message.
-    #[cfg(spdm_requester)]
+    #[cfg(spdm_kunit)]
     pub(crate) fn name(self) -> &'static str {
         match self {
             Self::GetDigests => "GET_DIGESTS",
@@ -434,8 +437,8 @@ pub(crate) mod cap_flags {
 pub(crate) mod alg {
     /// BaseAsymAlgo TPM_ALG_RSASSA_3072.
     pub(crate) const BASE_ASYM_RSASSA_3072: u32 = 0x4;
-    /// BaseAsymAlgo TPM_ALG_ECDSA_ECC_NIST_P384 (not supported; for tests).
-    #[cfg(spdm_kunit)]
+    /// BaseAsymAlgo TPM_ALG_ECDSA_ECC_NIST_P384 (not supported; for tests and fault injection).
+    #[cfg(any(spdm_kunit, spdm_responder))]
     pub(crate) const BASE_ASYM_ECDSA_P384: u32 = 0x80;
     /// BaseHashAlgo TPM_ALG_SHA_256 (not supported; for tests).
     #[cfg(spdm_kunit)]
@@ -486,10 +489,10 @@ pub(crate) mod meas {
     #[cfg(spdm_kunit)]
     pub(crate) const ATTR_RAW_BIT_STREAM: u8 = 0x2;
     /// DMTFSpecMeasurementValueType: immutable ROM.
-    #[cfg(spdm_kunit)]
+    #[cfg(any(spdm_kunit, spdm_responder))]
     pub(crate) const TYPE_IMMUTABLE_ROM: u8 = 0;
     /// DMTFSpecMeasurementValueType: mutable firmware.
-    #[cfg(spdm_kunit)]
+    #[cfg(any(spdm_kunit, spdm_responder))]
     pub(crate) const TYPE_MUTABLE_FIRMWARE: u8 = 1;
     /// DMTFSpecMeasurementValueType: hardware configuration.
     #[cfg(spdm_kunit)]
@@ -777,7 +780,6 @@ impl<'a> Reader<'a> {
     }
 
     /// Returns the number of bytes not read yet.
-    #[cfg(spdm_requester)]
     pub(super) fn remaining(&self) -> usize {
         self.rest.len()
     }
@@ -887,6 +889,42 @@ pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
         acc |= x ^ y;
     }
     core::hint::black_box(acc) == 0
+}
+
+/// Length of the header of an SPDM certificate chain: Length, reserved, the root hash.
+pub(crate) const CERT_CHAIN_HEADER_LEN: usize = 4 + HASH_LEN;
+
+/// Walks the DER certificates of a chain: each must be a SEQUENCE (0x30) with a definite
+/// length of at most three length bytes, and together they must fill `certs` exactly.
+/// Returns the first certificate.
+pub(crate) fn first_certificate(certs: &[u8]) -> Option<&[u8]> {
+    let mut rest = certs;
+    let mut first = None;
+    while !rest.is_empty() {
+        let mut r = Reader::new(rest);
+        let start = rest;
+        if r.u8().ok()? != 0x30 {
+            return None;
+        }
+        let len = match r.u8().ok()? {
+            short @ 0..=0x7f => usize::from(short),
+            0x81 => usize::from(r.u8().ok()?),
+            0x82 => usize::from(r.u16().ok()?.swap_bytes()),
+            0x83 => {
+                let [a, b, c] = r.array().ok()?;
+                (usize::from(a) << 16) | (usize::from(b) << 8) | usize::from(c)
+            }
+            _ => return None,
+        };
+        let header = start.len().checked_sub(r.remaining())?;
+        let _body = r.take(len).ok()?;
+        let total = header.checked_add(len)?;
+        if first.is_none() {
+            first = start.get(..total);
+        }
+        rest = start.get(total..)?;
+    }
+    first
 }
 
 /// Writes the SPDM header `version, code, param1, param2`.

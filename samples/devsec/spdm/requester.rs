@@ -10,6 +10,7 @@ use super::codec::{
     cap_flags,
     ct_eq,
     decode_error,
+    first_certificate,
     meas,
     put_header,
     signed_message,
@@ -28,6 +29,7 @@ use super::codec::{
     SignedOp,
     Writer,
     ALGORITHMS_FIXED_LEN,
+    CERT_CHAIN_HEADER_LEN,
     HASH_LEN,
     MAX_ALGORITHMS_LEN,
     MAX_ALG_STRUCTS,
@@ -55,9 +57,6 @@ pub(crate) const MAX_CERT_CHAIN_LEN: usize = 8192;
 
 /// Longest request the requester sends (NEGOTIATE_ALGORITHMS at most).
 pub(crate) const MAX_REQUEST_LEN: usize = MAX_NEGOTIATE_ALGORITHMS_LEN;
-
-/// Length of the SPDM certificate chain header: `u16 Length`, `u16 reserved`, root hash.
-pub(crate) const CERT_CHAIN_HEADER_LEN: usize = 4 + HASH_LEN;
 
 /// CAPABILITIES flags a responder must announce for device authentication: certificates,
 /// CHALLENGE and signed measurements.
@@ -274,39 +273,6 @@ fn expect(msg: &[u8], version: u8, code: Code) -> Result<(u8, u8, Reader<'_>), R
         return Err(RequesterError::VersionMismatch(got_version));
     }
     Ok((param1, param2, r))
-}
-
-/// Walks the DER certificates of a chain: each must be a SEQUENCE (0x30) with a definite
-/// length of at most three length bytes, and together they must fill `certs` exactly.
-/// Returns the first certificate.
-pub(crate) fn first_certificate(certs: &[u8]) -> Option<&[u8]> {
-    let mut rest = certs;
-    let mut first = None;
-    while !rest.is_empty() {
-        let mut r = Reader::new(rest);
-        let start = rest;
-        if r.u8().ok()? != 0x30 {
-            return None;
-        }
-        let len = match r.u8().ok()? {
-            short @ 0..=0x7f => usize::from(short),
-            0x81 => usize::from(r.u8().ok()?),
-            0x82 => usize::from(r.u16().ok()?.swap_bytes()),
-            0x83 => {
-                let [a, b, c] = r.array().ok()?;
-                (usize::from(a) << 16) | (usize::from(b) << 8) | usize::from(c)
-            }
-            _ => return None,
-        };
-        let header = start.len().checked_sub(r.remaining())?;
-        let _body = r.take(len).ok()?;
-        let total = header.checked_add(len)?;
-        if first.is_none() {
-            first = start.get(..total);
-        }
-        rest = start.get(total..)?;
-    }
-    first
 }
 
 /// Checks an assembled SPDM certificate chain: the Length field is the chain's length, a
@@ -526,11 +492,13 @@ impl<H: Hash> Requester<H> {
     }
 
     /// Returns the connection state.
+    #[cfg(spdm_kunit)]
     pub(crate) fn state(&self) -> ConnectionState {
         self.state
     }
 
     /// Returns the responder's capabilities (zero before CAPABILITIES).
+    #[cfg(spdm_kunit)]
     pub(crate) fn responder_capabilities(&self) -> CapabilityParams {
         self.responder
     }
@@ -559,6 +527,37 @@ impl<H: Hash> Requester<H> {
             offset: u16::try_from(offset).unwrap_or(u16::MAX),
             length,
         }
+    }
+
+    /// Takes `chain` as the certificate chain of slot 0 instead of fetching it with
+    /// GET_CERTIFICATE: a chain the TSM kept from an earlier connection with the device.
+    ///
+    /// Allowed after DIGESTS and before any CERTIFICATE of this connection. The chain must
+    /// pass the checks of a fetched one, and its digest must be the one DIGESTS announced:
+    /// a device whose chain changed is refused with [`RequesterError::DigestMismatch`] and
+    /// its chain must then be fetched. The transcript does not change (B holds the messages
+    /// exchanged, which the responder records the same way).
+    pub(crate) fn use_cached_chain(&mut self, chain: &[u8]) -> Result<(), RequesterError> {
+        let Some(digest) = self.digest else {
+            return Err(RequesterError::WrongState);
+        };
+        if self.state < ConnectionState::Negotiated || self.chain_len != 0 || self.pending.is_some()
+        {
+            return Err(RequesterError::WrongState);
+        }
+        let dst = self
+            .chain
+            .get_mut(..chain.len())
+            .ok_or(RequesterError::ChainTooLarge)?;
+        check_cert_chain::<H>(chain)?;
+        if !ct_eq(&hash_of::<H>(&[chain])?, &digest) {
+            return Err(RequesterError::DigestMismatch);
+        }
+        dst.copy_from_slice(chain);
+        self.chain_len = chain.len();
+        self.chain_total = chain.len();
+        self.chain_done = true;
+        Ok(())
     }
 
     /// Checks that `req` may be sent now.

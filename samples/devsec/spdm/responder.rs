@@ -8,6 +8,7 @@ use super::codec::{
     alg,
     cap_flags,
     encode_error,
+    first_certificate,
     meas,
     put_header,
     signed_message,
@@ -28,6 +29,7 @@ use super::codec::{
     SignedOp,
     Writer,
     ALGORITHMS_FIXED_LEN,
+    CERT_CHAIN_HEADER_LEN,
     HASH_LEN,
     HEADER_LEN,
     MAX_ALG_STRUCTS,
@@ -46,6 +48,7 @@ use super::codec::{
     VERSION_ENTRY_12, //
 };
 use super::transcript::{
+    hash_of,
     CryptoError,
     Hash,
     Transcript, //
@@ -90,6 +93,32 @@ pub(crate) struct Measurement<'a> {
     /// Whether the block measures the trusted computing base (CHALLENGE's TCB summary
     /// hash covers exactly these blocks).
     pub(crate) tcb: bool,
+}
+
+/// Writes the SPDM certificate chain of the DER certificates `certs` (root first, leaf
+/// last, concatenated) to `out`: `u16 Length`, `u16 reserved`, the root certificate's hash,
+/// `certs`. Returns its length.
+///
+/// Fails with [`CodecError::InvalidField`] if `certs` is not a sequence of well-framed DER
+/// certificates and with [`CodecError::BufferTooSmall`] if the chain is longer than `out` or
+/// than the 65535 bytes of its Length field; a failing hash is [`CodecError::InvalidField`].
+pub(crate) fn encode_cert_chain<H: Hash>(
+    certs: &[u8],
+    out: &mut [u8],
+) -> Result<usize, CodecError> {
+    let root = first_certificate(certs).ok_or(CodecError::InvalidField)?;
+    let len = certs
+        .len()
+        .checked_add(CERT_CHAIN_HEADER_LEN)
+        .ok_or(CodecError::BufferTooSmall)?;
+    let length = u16::try_from(len).map_err(|_| CodecError::BufferTooSmall)?;
+    let root_hash = hash_of::<H>(&[root]).map_err(|_| CodecError::InvalidField)?;
+    let mut w = Writer::new(out);
+    w.u16(length)?;
+    w.u16(0)?;
+    w.put(&root_hash)?;
+    w.put(certs)?;
+    Ok(len)
 }
 
 /// What the embedder of a [`Responder`] provides: the identity of the device and its
@@ -306,6 +335,7 @@ impl<D: DeviceIdentity, H: Hash> Responder<D, H> {
     }
 
     /// Returns the connection state.
+    #[cfg(spdm_kunit)]
     pub(crate) fn state(&self) -> ConnectionState {
         self.state
     }
@@ -317,7 +347,6 @@ impl<D: DeviceIdentity, H: Hash> Responder<D, H> {
     }
 
     /// Returns the device.
-    #[cfg(spdm_kunit)]
     pub(crate) fn device(&self) -> &D {
         &self.device
     }

@@ -79,11 +79,18 @@ mod tests {
 
     #[test]
     fn capability_and_algorithm_values_are_those_of_spdm_h() {
+        assert_eq!(cap_flags::CACHE_CAP, 0x1);
         assert_eq!(cap_flags::CERT_CAP, 0x2);
         assert_eq!(cap_flags::CHAL_CAP, 0x4);
         assert_eq!(cap_flags::MEAS_CAP_NO_SIG, 0x8);
         assert_eq!(cap_flags::MEAS_CAP_SIG, 0x10);
+        assert_eq!(cap_flags::MEAS_FRESH_CAP, 0x20);
         assert_eq!(cap_flags::CHUNK_CAP, 0x2_0000);
+        assert_eq!(meas::ATTR_SIGNATURE, 0x1);
+        assert_eq!(meas::ATTR_RAW_BIT_STREAM, 0x2);
+        assert_eq!(meas::TYPE_IMMUTABLE_ROM, 0x0);
+        assert_eq!(meas::TYPE_MUTABLE_FIRMWARE, 0x1);
+        assert_eq!(meas::TYPE_RAW_BIT_STREAM, 0x80);
         assert_eq!(alg::BASE_ASYM_RSASSA_3072, 0x4);
         assert_eq!(alg::BASE_HASH_SHA_384, 0x2);
         assert_eq!(alg::MEASUREMENT_SPEC_DMTF, 0x1);

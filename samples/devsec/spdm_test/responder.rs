@@ -75,6 +75,29 @@ mod tests {
     // ---- Every request in every state -----------------------------------------------------
 
     #[test]
+    fn cert_chain_is_encoded_with_its_length_and_root_hash() {
+        let chain = default_chain();
+        let certs = chain.bytes().get(CERT_CHAIN_HEADER_LEN..).unwrap_or(&[]);
+        let mut out = [0u8; CHAIN_CAP];
+        assert_eq!(encode_cert_chain::<ToyHash>(certs, &mut out), Ok(chain.len));
+        assert_eq!(out.get(..chain.len), Some(chain.bytes()));
+        // Too small for the chain, and not DER at all.
+        let mut small = [0u8; 100];
+        assert_eq!(
+            encode_cert_chain::<ToyHash>(certs, &mut small),
+            Err(CodecError::BufferTooSmall)
+        );
+        assert_eq!(
+            encode_cert_chain::<ToyHash>(&[0x31, 0x00], &mut out),
+            Err(CodecError::InvalidField)
+        );
+        assert_eq!(
+            encode_cert_chain::<ToyHash>(&[], &mut out),
+            Err(CodecError::InvalidField)
+        );
+    }
+
+    #[test]
     fn every_request_in_every_state_is_answered_or_unexpected_request() {
         for state in STATES {
             for req in all_requests() {

@@ -96,6 +96,7 @@ mod tests {
         ));
         assert_eq!(s.requester.state(), ConnectionState::Authenticated);
         assert_eq!(s.device.responder.state(), ConnectionState::Authenticated);
+        assert_eq!(s.requester.responder_capabilities().flags, RESPONDER_FLAGS);
         assert_eq!(s.verifier.chain_len.get(), default_chain().len);
         let got = s.exchange(&get_measurements(true, meas::OP_ALL, N));
         let signed = match got {
@@ -439,6 +440,65 @@ mod tests {
                 assert!(s.exchange(&challenge(summary::NONE, N)).is_ok());
             }
         }
+    }
+
+    #[test]
+    fn cached_chain_authenticates_without_get_certificate() {
+        // The chain of the device, as an earlier connection fetched it.
+        let chain = default_chain();
+        let kept = chain.bytes();
+
+        // A new connection: VCA, DIGESTS, then CHALLENGE and signed MEASUREMENTS on the kept
+        // chain; both ends sign and verify the same transcripts.
+        let mut s = Session::new();
+        assert!(s.negotiate());
+        assert_eq!(
+            s.requester.use_cached_chain(kept),
+            Err(RequesterError::WrongState)
+        );
+        assert!(s.exchange(&Request::GetDigests).is_ok());
+        assert_eq!(s.requester.use_cached_chain(kept), Ok(()));
+        assert_eq!(s.requester.cert_chain(), Some(kept));
+        // Only once per connection, before any CERTIFICATE.
+        assert_eq!(
+            s.requester.use_cached_chain(kept),
+            Err(RequesterError::WrongState)
+        );
+        assert!(s.exchange(&challenge(summary::NONE, N)).is_ok());
+        assert_eq!(s.requester.state(), ConnectionState::Authenticated);
+        let got = s.exchange(&get_measurements(true, meas::OP_ALL, N));
+        assert!(matches!(
+            got,
+            Ok(Reply::Measurements {
+                signed: Some(_),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn cached_chain_of_another_digest_or_malformed_is_refused() {
+        let mut s = Session::new();
+        assert!(s.negotiate());
+        assert!(s.exchange(&Request::GetDigests).is_ok());
+        let other = Chain::new(300, 400);
+        assert_eq!(
+            s.requester.use_cached_chain(other.bytes()),
+            Err(RequesterError::DigestMismatch)
+        );
+        assert_eq!(
+            s.requester.use_cached_chain(&[0u8; 10]),
+            Err(RequesterError::BadChain)
+        );
+        let huge = [0u8; MAX_CERT_CHAIN_LEN + 1];
+        assert_eq!(
+            s.requester.use_cached_chain(&huge),
+            Err(RequesterError::ChainTooLarge)
+        );
+        assert_eq!(s.requester.cert_chain(), None);
+        // Nothing was taken: the chain is still fetched and the connection authenticates.
+        assert!(s.fetch_chain(0xffff).is_some());
+        assert!(s.exchange(&challenge(summary::NONE, N)).is_ok());
     }
 
     /// Pads `msg` with `fill` to whole dwords, as a DOE mailbox carries it.

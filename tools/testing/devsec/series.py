@@ -64,11 +64,14 @@ Device. Accepting and rejecting stay with bus code.""",
     (None, None, ["tsm-*"], []),
     (None, None, ["resource-iores-desc-*"], []),
     (None, None, ["pci-tsm-devsec-private-mmio*"], []),
+    (None, None, ["pci-tsm-devsec-spdm-evidence*"], []),
     (None, None, ["rust-bindings-*"], []),
     (None, None, ["rust-sync-*"], ["rust/kernel/sync/lock/raw_spinlock.rs"]),
     (None, None, ["rust-pci-host-*"], ["rust/kernel/pci/host.rs"]),
     (None, None, ["rust-pci-doe-*"], ["rust/kernel/pci/doe.rs", "rust/kernel/pci/tsm.rs"]),
     (None, None, ["rust-pci-sriov-*"], []),
+    (None, None, ["rust-crypto-*"], ["rust/helpers/crypto.c", "rust/kernel/crypto.rs"]),
+    (None, None, ["rust-key-*"], ["rust/helpers/key.c", "rust/kernel/key.rs"]),
     ("samples: devsec: emulated TDISP device, devsec TSM and driver",
      """There is no TDISP hardware on a developer's desk and QEMU has no TDISP
 device model. Add Rust samples that provide one inside the guest kernel:
@@ -100,9 +103,8 @@ rules, the sysfs interface and the sample; add a MAINTAINERS entry.""",
 NOT_UPSTREAM = ["tools/testing/devsec/*", "tools-testing-devsec-*", "tools/devsec-agent/*"]
 
 # Sample files that no Kbuild file builds yet, only the host crate
-# (tools/testing/devsec/tdisp-host): the SPDM library, until the bus and the
-# TSM use it. Left out of the series so that it carries no dead files.
-HOST_ONLY = ["samples/devsec/spdm/*", "samples/devsec/spdm_test/*"]
+# (tools/testing/devsec/tdisp-host). None at the moment.
+HOST_ONLY = []
 
 
 def run(cmd, cwd, **kw):

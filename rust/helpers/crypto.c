@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: GPL-2.0
+
+#include <crypto/sha2.h>
+#include <crypto/sig.h>
+
+__rust_helper void rust_helper_sha384_update(struct sha384_ctx *ctx,
+					     const u8 *data, size_t len)
+{
+	sha384_update(ctx, data, len);
+}
+
+__rust_helper void rust_helper_crypto_free_sig(struct crypto_sig *tfm)
+{
+	crypto_free_sig(tfm);
+}
+
+__rust_helper unsigned int rust_helper_crypto_sig_maxsize(struct crypto_sig *tfm)
+{
+	return crypto_sig_maxsize(tfm);
+}
+
+__rust_helper int rust_helper_crypto_sig_sign(struct crypto_sig *tfm,
+					      const void *src, unsigned int slen,
+					      void *dst, unsigned int dlen)
+{
+	return crypto_sig_sign(tfm, src, slen, dst, dlen);
+}
+
+__rust_helper int rust_helper_crypto_sig_verify(struct crypto_sig *tfm,
+						const void *src,
+						unsigned int slen,
+						const void *digest,
+						unsigned int dlen)
+{
+	return crypto_sig_verify(tfm, src, slen, digest, dlen);
+}
+
+__rust_helper int rust_helper_crypto_sig_set_pubkey(struct crypto_sig *tfm,
+						    const void *key,
+						    unsigned int keylen)
+{
+	return crypto_sig_set_pubkey(tfm, key, keylen);
+}
+
+__rust_helper int rust_helper_crypto_sig_set_privkey(struct crypto_sig *tfm,
+						     const void *key,
+						     unsigned int keylen)
+{
+	return crypto_sig_set_privkey(tfm, key, keylen);
+}

@@ -1,0 +1,357 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The SPDM 1.2 responder of an emulated endpoint: its identity (certificate chains, signing
+//! key, measurements) and the fault knobs that make it misbehave.
+//!
+//! The identity of endpoint `i` comes from firmware files that the test harness generates per
+//! build (`tools/testing/devsec/spdm-keys.sh`) and loads on the first SPDM request:
+//!
+//! - `devsec/ep<i>.chain`: the DER certificates of the device, root first, leaf last (the
+//!   harness's test root and a leaf for the endpoint);
+//! - `devsec/ep<i>-untrusted.chain`: the same leaf key certified by another root, served with
+//!   the `spdm_untrusted_root` fault;
+//! - `devsec/key<i % 8>.der`: the leaf's private key, a DER PKCS#1 `RSAPrivateKey` (RSA-3072).
+//!
+//! It signs with the kernel's `pkcs1(rsa,sha384)` transform and hashes with the crypto
+//! library's SHA-384. Its measurements: block 1, the immutable ROM, SHA-384 of
+//! [`ROM_IMAGE`]; block 2, the mutable firmware, SHA-384 of [`FIRMWARE_IMAGES`]`[0]` (or
+//! `[1]` once updated, see `spdm_measurement_changes`). Both count as TCB.
+
+use crate::spdm::{
+    self,
+    alg,
+    encode_cert_chain,
+    meas,
+    signed_message,
+    Code,
+    CryptoError,
+    DeviceIdentity,
+    Digest,
+    Measurement,
+    Responder,
+    Signature,
+    SignedMessage,
+    SignedOp,
+    CERT_CHAIN_HEADER_LEN,
+    SIGNATURE_LEN,
+    SIGNING_PREFIX_LEN, //
+};
+use crate::spdm_hash::KernelSha384;
+use core::{cell::Cell, fmt};
+use kernel::{
+    crypto::{Sha384, Sig},
+    device::Device,
+    firmware::Firmware,
+    prelude::*,
+    str::CString,
+};
+
+/// The device's immutable ROM, as measured into block 1.
+pub(crate) const ROM_IMAGE: &[u8] = b"devsec_bus immutable ROM v1";
+
+/// The device's firmware, as measured into block 2: as shipped, and after the update the
+/// `spdm_measurement_changes` fault applies.
+pub(crate) const FIRMWARE_IMAGES: [&[u8]; 2] =
+    [b"devsec_bus firmware v1", b"devsec_bus firmware v2"];
+
+/// Number of distinct device keys the harness generates; endpoint `i` uses key `i % KEYS`.
+const KEYS: usize = 8;
+
+/// The nonce a replaying device puts into the GET_MEASUREMENTS it answers (fault
+/// `spdm_stale_nonce`).
+const STALE_NONCE: u8 = 0x5a;
+
+/// SPDM fault knobs of an endpoint; each stays armed until `none`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SpdmFaults {
+    /// CHALLENGE_AUTH carries a signature that does not verify.
+    pub(crate) challenge_bad_sig: bool,
+    /// MEASUREMENTS carries a signature that does not verify.
+    pub(crate) meas_bad_sig: bool,
+    /// The device presents its chain to a root the TSM was not given.
+    pub(crate) untrusted_root: bool,
+    /// The leaf certificate of the chain is not valid DER X.509 (the chain framing and its
+    /// digests are consistent, so only the certificate parser notices).
+    pub(crate) malformed_cert: bool,
+    /// After the next MEASUREMENTS it serves, the device reports updated firmware.
+    pub(crate) measurement_changes: bool,
+    /// The device answers GET_MEASUREMENTS as if asked with another nonce: a replayed,
+    /// stale signed response, not bound to the requester's nonce.
+    pub(crate) stale_nonce: bool,
+    /// CERTIFICATE responses lose their last 16 bytes.
+    pub(crate) truncated_cert: bool,
+    /// ALGORITHMS selects ECDSA P-384 instead of RSASSA-3072.
+    pub(crate) bad_algorithms: bool,
+}
+
+/// The `fault` words of the SPDM faults, in the order of [`SpdmFaults::flags`].
+pub(crate) const SPDM_FAULT_NAMES: [&str; 8] = [
+    "spdm_challenge_bad_sig",
+    "spdm_meas_bad_sig",
+    "spdm_untrusted_root",
+    "spdm_malformed_cert",
+    "spdm_measurement_changes",
+    "spdm_stale_nonce",
+    "spdm_truncated_cert",
+    "spdm_bad_algorithms",
+];
+
+impl SpdmFaults {
+    /// Returns the faults as flags, in the order of [`SPDM_FAULT_NAMES`].
+    pub(crate) fn flags(&self) -> [bool; 8] {
+        [
+            self.challenge_bad_sig,
+            self.meas_bad_sig,
+            self.untrusted_root,
+            self.malformed_cert,
+            self.measurement_changes,
+            self.stale_nonce,
+            self.truncated_cert,
+            self.bad_algorithms,
+        ]
+    }
+
+    /// Arms the fault named `word`; returns false for a word that names none.
+    pub(crate) fn arm(&mut self, word: &str) -> bool {
+        let flag = match word {
+            "spdm_challenge_bad_sig" => &mut self.challenge_bad_sig,
+            "spdm_meas_bad_sig" => &mut self.meas_bad_sig,
+            "spdm_untrusted_root" => &mut self.untrusted_root,
+            "spdm_malformed_cert" => &mut self.malformed_cert,
+            "spdm_measurement_changes" => &mut self.measurement_changes,
+            "spdm_stale_nonce" => &mut self.stale_nonce,
+            "spdm_truncated_cert" => &mut self.truncated_cert,
+            "spdm_bad_algorithms" => &mut self.bad_algorithms,
+            _ => return false,
+        };
+        *flag = true;
+        true
+    }
+}
+
+/// Which of its chains the device serves.
+#[derive(Clone, Copy)]
+enum ChainKind {
+    Trusted = 0,
+    Untrusted = 1,
+    Malformed = 2,
+}
+
+/// The identity of one endpoint.
+struct Identity {
+    /// SPDM chains, by [`ChainKind`].
+    chains: [KVec<u8>; 3],
+    /// The leaf's private key.
+    key: Sig,
+    /// Block 1.
+    rom: Digest,
+    /// Block 2, as shipped and updated.
+    firmware: [Digest; 2],
+    /// The faults for the request being handled.
+    faults: Cell<SpdmFaults>,
+    /// The firmware was updated (fault `spdm_measurement_changes`).
+    updated: Cell<bool>,
+}
+
+/// Requests firmware file `name`.
+fn firmware(dev: &Device, name: fmt::Arguments<'_>) -> Result<Firmware> {
+    let name = CString::try_from_fmt(name)?;
+    Firmware::request(&name, dev)
+}
+
+/// Returns the SPDM chain of the DER certificates `certs`.
+fn spdm_chain(certs: &[u8]) -> Result<KVec<u8>> {
+    let mut chain = KVec::from_elem(0u8, certs.len() + CERT_CHAIN_HEADER_LEN, GFP_KERNEL)?;
+    let len = encode_cert_chain::<KernelSha384>(certs, &mut chain).map_err(|_| EINVAL)?;
+    chain.truncate(len);
+    Ok(chain)
+}
+
+/// Returns `chain` with its leaf certificate made unparsable: the tag of its first field
+/// (the version, `[0]`) becomes an OCTET STRING, which the X.509 grammar does not allow
+/// there. The DER framing of the certificates stays intact.
+fn malformed(chain: &[u8]) -> Result<KVec<u8>> {
+    let certs = chain.get(CERT_CHAIN_HEADER_LEN..).ok_or(EINVAL)?;
+    let root = spdm::first_certificate(certs).ok_or(EINVAL)?;
+    // Certificate SEQUENCE header (4 bytes), TBSCertificate SEQUENCE header (4 bytes), then
+    // the version's tag.
+    let at = CERT_CHAIN_HEADER_LEN + root.len() + 8;
+    let mut bad = KVec::with_capacity(chain.len(), GFP_KERNEL)?;
+    bad.extend_from_slice(chain, GFP_KERNEL)?;
+    *bad.get_mut(at).ok_or(EINVAL)? = 0x04;
+    Ok(bad)
+}
+
+impl Identity {
+    /// Loads the identity of endpoint `index` for device `dev`.
+    fn load(dev: &Device, index: usize) -> Result<Self> {
+        let certs = firmware(dev, fmt!("devsec/ep{index}.chain"))?;
+        let other = firmware(dev, fmt!("devsec/ep{index}-untrusted.chain"))?;
+        let der = firmware(dev, fmt!("devsec/key{}.der", index % KEYS))?;
+        let mut key = Sig::new(c"pkcs1(rsa,sha384)")?;
+        key.set_privkey(der.data())?;
+        if key.max_size() != SIGNATURE_LEN {
+            return Err(EINVAL);
+        }
+        let trusted = spdm_chain(certs.data())?;
+        let bad = malformed(&trusted)?;
+        Ok(Self {
+            chains: [trusted, spdm_chain(other.data())?, bad],
+            key,
+            rom: Sha384::digest(ROM_IMAGE),
+            firmware: [
+                Sha384::digest(FIRMWARE_IMAGES[0]),
+                Sha384::digest(FIRMWARE_IMAGES[1]),
+            ],
+            faults: Cell::new(SpdmFaults::default()),
+            updated: Cell::new(false),
+        })
+    }
+}
+
+/// Returns whether `message` is signed in the context of `op`.
+fn signs(message: &SignedMessage, op: SignedOp) -> bool {
+    let prefix = signed_message(op, &[0; spdm::HASH_LEN]);
+    message.get(..SIGNING_PREFIX_LEN) == prefix.get(..SIGNING_PREFIX_LEN)
+}
+
+impl DeviceIdentity for Identity {
+    fn cert_chain(&self) -> &[u8] {
+        let faults = self.faults.get();
+        let kind = if faults.untrusted_root {
+            ChainKind::Untrusted
+        } else if faults.malformed_cert {
+            ChainKind::Malformed
+        } else {
+            ChainKind::Trusted
+        };
+        &self.chains[kind as usize]
+    }
+
+    fn sign(&self, message: &SignedMessage, signature: &mut Signature) -> Result<(), CryptoError> {
+        let digest = Sha384::digest(message);
+        match self.key.sign(&digest, signature) {
+            Ok(SIGNATURE_LEN) => {}
+            _ => return Err(CryptoError),
+        }
+        let faults = self.faults.get();
+        let corrupt = if signs(message, SignedOp::ChallengeAuth) {
+            faults.challenge_bad_sig
+        } else {
+            faults.meas_bad_sig
+        };
+        if corrupt {
+            signature[SIGNATURE_LEN / 2] ^= 1;
+        }
+        Ok(())
+    }
+
+    fn measurement(&self, n: usize) -> Option<Measurement<'_>> {
+        match n {
+            0 => Some(Measurement {
+                index: 1,
+                value_type: meas::TYPE_IMMUTABLE_ROM,
+                value: &self.rom,
+                tcb: true,
+            }),
+            1 => Some(Measurement {
+                index: 2,
+                value_type: meas::TYPE_MUTABLE_FIRMWARE,
+                value: &self.firmware[usize::from(self.updated.get())],
+                tcb: true,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Longest SPDM response of the device.
+pub(crate) const RESPONSE_LEN: usize = spdm::MAX_MESSAGE_LEN;
+
+/// A loaded responder and its response buffer.
+struct Loaded {
+    responder: Responder<Identity, KernelSha384>,
+    rsp: [u8; RESPONSE_LEN],
+}
+
+/// The SPDM side of one endpoint, used in process context only (signing sleeps).
+pub(crate) struct SpdmEndpoint {
+    index: usize,
+    loaded: Option<KBox<Loaded>>,
+}
+
+impl SpdmEndpoint {
+    /// Returns the SPDM side of endpoint `index`; its identity is loaded on first use.
+    pub(crate) fn new(index: usize) -> Self {
+        Self {
+            index,
+            loaded: None,
+        }
+    }
+
+    /// Handles `request` with the faults `faults` armed; returns the response and whether
+    /// algorithms are negotiated afterwards (TDISP may then run), or `None` if the device has
+    /// no identity (the firmware files are missing).
+    pub(crate) fn handle(
+        &mut self,
+        dev: &Device,
+        request: &mut [u8],
+        faults: SpdmFaults,
+        rng: &mut impl FnMut(&mut [u8]),
+    ) -> Option<(&[u8], bool)> {
+        if self.loaded.is_none() {
+            let loaded = Identity::load(dev, self.index).and_then(|identity| {
+                Ok(KBox::new(
+                    Loaded {
+                        responder: Responder::new(identity),
+                        rsp: [0; RESPONSE_LEN],
+                    },
+                    GFP_KERNEL,
+                )?)
+            });
+            match loaded {
+                Ok(loaded) => self.loaded = Some(loaded),
+                Err(err) => {
+                    pr_err!(
+                        "endpoint {}: no SPDM identity ({:?}); see spdm-keys.sh\n",
+                        self.index,
+                        err
+                    );
+                    return None;
+                }
+            }
+        }
+        let loaded = self.loaded.as_deref_mut()?;
+        let code = request.get(1).copied();
+        let identity = loaded.responder.device();
+        identity.faults.set(faults);
+        if !faults.measurement_changes {
+            identity.updated.set(false);
+        }
+        let is_meas = code == Some(Code::GetMeasurements as u8);
+        if is_meas && faults.stale_nonce {
+            if let Some(nonce) = request.get_mut(4..4 + spdm::NONCE_LEN) {
+                nonce.fill(STALE_NONCE);
+            }
+        }
+
+        let mut n = loaded.responder.handle(request, &mut loaded.rsp, rng);
+        let rsp = loaded.rsp.get_mut(..n)?;
+        let answer = rsp.get(1).copied();
+        if faults.truncated_cert && answer == Some(Code::Certificate as u8) {
+            n = n.saturating_sub(16);
+        }
+        if faults.bad_algorithms && answer == Some(Code::Algorithms as u8) {
+            // BaseAsymSel: after the header, Length, MeasurementSpecificationSel,
+            // OtherParamsSelection and MeasurementHashAlgo.
+            if let Some(sel) = rsp.get_mut(12..16) {
+                sel.copy_from_slice(&alg::BASE_ASYM_ECDSA_P384.to_le_bytes());
+            }
+        }
+        if faults.measurement_changes && answer == Some(Code::Measurements as u8) {
+            loaded.responder.device().updated.set(true);
+        }
+        let negotiated = loaded.responder.is_negotiated();
+        Some((loaded.rsp.get(..n)?, negotiated))
+    }
+}

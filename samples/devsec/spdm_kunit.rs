@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! KUnit tests of the devsec SPDM library in `spdm/`.
+//!
+//! Built into the kernel (no `module!`); the suites run at boot, one per part of the library:
+//! `devsec_spdm_codec`, `devsec_spdm_responder`, `devsec_spdm_requester` and
+//! `devsec_spdm_session` (a requester and a responder talking to each other), each in its own
+//! file under `spdm_test/`, with the fixtures they share (test doubles of the hash and the
+//! signature, a test device) in `spdm_test/common.rs`. As for the TDISP suites, the same files
+//! run on the host with `#[kunit_tests]` mapped to `#[cfg(test)]`.
+//!
+//! This crate includes every file of the library and is built with all of its cfgs
+//! (`spdm_responder`, `spdm_requester` and `spdm_kunit`, see the Makefile).
+
+/// The whole SPDM library in `spdm/`.
+mod spdm {
+    mod codec;
+    mod requester;
+    mod responder;
+    mod transcript;
+
+    pub(crate) use codec::*;
+    pub(crate) use requester::*;
+    pub(crate) use responder::*;
+    pub(crate) use transcript::*;
+}
+
+/// The KUnit suites, in `spdm_test/`.
+#[path = "spdm_test"]
+mod spdm_suites {
+    mod codec;
+    mod common;
+    mod requester;
+    mod responder;
+    mod session;
+}
