@@ -24,6 +24,7 @@ use crate::spdm::{
     meas,
     signed_message,
     Code,
+    ConnectionState,
     CryptoError,
     DeviceIdentity,
     Digest,
@@ -286,6 +287,18 @@ impl SpdmEndpoint {
         Self {
             index,
             loaded: None,
+        }
+    }
+
+    /// Returns the name of the connection state, `none` before the first request.
+    pub(crate) fn state_name(&self) -> &'static str {
+        match self.loaded.as_deref().map(|l| l.responder.state()) {
+            None => "none",
+            Some(ConnectionState::NotStarted) => "NOT_STARTED",
+            Some(ConnectionState::AfterVersion) => "AFTER_VERSION",
+            Some(ConnectionState::AfterCapabilities) => "AFTER_CAPABILITIES",
+            Some(ConnectionState::Negotiated) => "NEGOTIATED",
+            Some(ConnectionState::Authenticated) => "AUTHENTICATED",
         }
     }
 

@@ -50,6 +50,9 @@
 //! Per function (PF or VF), `/sys/kernel/debug/devsec_bus/<pci name>/` has:
 //!
 //! - `tdisp_state` (read): `CONFIG_UNLOCKED`, `CONFIG_LOCKED`, `RUN` or `ERROR`.
+//! - `spdm_state` (read, PFs only): the SPDM connection state of the endpoint: `none` (no
+//!   SPDM request yet), `NOT_STARTED`, `AFTER_VERSION`, `AFTER_CAPABILITIES`, `NEGOTIATED` or
+//!   `AUTHENTICATED` (CHALLENGE_AUTH sent).
 //! - `fault` (write one word): `error` (go to ERROR now), `report_range` (report range off by a
 //!   page), `report_count` (a range missing), `report_truncated` (report cut short),
 //!   `report_changed` (device-specific data differ from the report at lock time, the report
@@ -1541,6 +1544,11 @@ fn state_show(files: &EndpointFiles, f: &mut fmt::Formatter<'_>) -> fmt::Result 
     writeln!(f, "{}", state.map_or("none", tdisp::State::name))
 }
 
+fn spdm_state_show(files: &EndpointFiles, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let spdm = files.emulator.spdm.get(files.index).map(|spdm| spdm.lock().state_name());
+    writeln!(f, "{}", spdm.unwrap_or("none"))
+}
+
 /// Fault names accepted by the `fault` file, in the order they are listed.
 const FAULT_NAMES: [&str; 11] = [
     "report_range",
@@ -1694,6 +1702,7 @@ fn function_files(
         // Surprise removal is of a whole endpoint; a VF goes away with its PF.
         if files.func == Func::Pf {
             dir.write_only_callback_file(c"remove", files, &remove_store);
+            dir.read_callback_file(c"spdm_state", files, &spdm_state_show);
         }
     });
     KBox::pin_init(scope, GFP_KERNEL)

@@ -335,7 +335,6 @@ impl<D: DeviceIdentity, H: Hash> Responder<D, H> {
     }
 
     /// Returns the connection state.
-    #[cfg(spdm_kunit)]
     pub(crate) fn state(&self) -> ConnectionState {
         self.state
     }

@@ -14,6 +14,7 @@
 pub mod agent;
 pub mod evidence;
 pub mod hotplug;
+pub mod keys;
 pub mod pci;
 pub mod policy;
 pub mod sysfs;

@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 
 use devsec_agent::agent::{self, Options};
 use devsec_agent::hotplug::{self, Log, Outcome, Watcher};
+use devsec_agent::keys;
 use devsec_agent::policy::Policy;
 use devsec_agent::sysfs::DirSysfs;
 
@@ -106,6 +107,14 @@ enum Command {
         #[arg(value_parser = parse_bdf)]
         bdf: String,
     },
+    /// Add DER root certificates to the TSM's trust anchors (keyring .devsec_tsm).
+    Trust {
+        /// Remove every trust anchor instead (before adding FILEs, if any).
+        #[arg(long)]
+        clear: bool,
+        /// DER X.509 certificates.
+        files: Vec<String>,
+    },
 }
 
 fn parse_bdf(s: &str) -> Result<String, String> {
@@ -139,6 +148,27 @@ const EXIT_USAGE: u8 = 2;
 
 /// Writes `text` to stdout. Unlike `print!`, a closed stdout (a pipe whose reader is gone,
 /// a uevent helper without one) is not a panic: the exit code still tells the verdict.
+/// `trust`: optionally empties the TSM's trust anchors, then adds `files`.
+fn trust(clear: bool, files: &[String]) -> Result<(), String> {
+    if !clear && files.is_empty() {
+        return Err("trust: give certificate files, or --clear".to_string());
+    }
+    let serial = keys::tsm_keyring()?;
+    if clear {
+        keys::clear(serial)?;
+        say(&format!("trust anchors in {} cleared\n", keys::KEYRING));
+    }
+    for file in files {
+        let der = std::fs::read(file).map_err(|e| format!("{file}: {e}"))?;
+        let key = keys::add_certificate(serial, &der).map_err(|e| format!("{file}: {e}"))?;
+        say(&format!(
+            "{file}: trust anchor {key:08x} in {}\n",
+            keys::KEYRING
+        ));
+    }
+    Ok(())
+}
+
 fn say(text: &str) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
@@ -292,6 +322,10 @@ fn main() -> ExitCode {
         Command::Release { bdf } => match agent::release(&sys, &bdf, None) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => fail(EXIT_REFUSED, &format!("{bdf}: not held by devsec-agent")),
+            Err(e) => fail(EXIT_REFUSED, &e),
+        },
+        Command::Trust { clear, files } => match trust(clear, &files) {
+            Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(EXIT_REFUSED, &e),
         },
     }

@@ -59,8 +59,14 @@ show "BAR0:" "$(rd "$D/resource")"
 say "2. Load the devsec TSM (the guest's TEE Security Manager) and the driver."
 run modprobe devsec_tsm || fail=1
 run modprobe devsec_pci || fail=1
-find_tsm
+TSM=$(basename "$(dirname "$(grep -l devsec /sys/class/tsm/tsm*/pci_mode | head -1)")")
 show "TSM in devsec mode:" "${TSM:-none} (/sys/class/tsm/$TSM/pci_mode)"
+more "   The TSM authenticates devices with SPDM against trust anchors that"
+more "   userspace provides: root certificates in the keyring .devsec_tsm, empty"
+more "   at first. The guest owner trusts the test root of the emulated devices:"
+grep ' keyring *\.devsec_tsm' /proc/keys | sed 's/^/    \/proc\/keys: /'
+run "devsec-agent trust $SPDM_ROOT" || fail=1
+grep 'asymmetri' /proc/keys | sed 's/^/    \/proc\/keys: /'
 
 say "3. Bind the driver. Its probe calls cc_probe() first: the device is not"
 more "   accepted, so the driver core defers the probe and records why."
@@ -71,9 +77,22 @@ show "/sys/kernel/debug/devices_deferred:" \
 state
 expect "no driver bound, reason 'TEE acceptance pending'" deferred
 
-say "4. Lock the device through the TSM: TDISP LOCK_INTERFACE over DOE."
-more "   Its configuration is now frozen; the device returns a start nonce."
+say "4. Lock the device through the TSM. First SPDM 1.2 over DOE: version,"
+more "   capabilities, algorithms (RSASSA-3072, SHA-384), the certificate chain,"
+more "   validated against the trust anchors by the kernel's X.509 code, a signed"
+more "   CHALLENGE and signed measurements with fresh nonces. Then TDISP"
+more "   LOCK_INTERFACE: the configuration is frozen, the device returns a start nonce."
 run "echo $TSM > $D/tsm/lock" || fail=1
+dmesg | grep "$BDF: SPDM" | tail -1 | sed 's/^/    kernel: /'
+T=/sys/kernel/debug/devsec_tsm/timing
+show "lock time by part (ms):" "VCA $(($(rd $T/vca_ns) / 1000000))," \
+	"certificates $(($(rd $T/certificates_ns) / 1000000))," \
+	"CHALLENGE $(($(rd $T/challenge_ns) / 1000000))," \
+	"MEASUREMENTS $(($(rd $T/measurements_ns) / 1000000))," \
+	"TDISP LOCK $(($(rd $T/tdisp_lock_ns) / 1000000))"
+show "evidence:" "tsm/cert_chain $(wc -c <"$D/tsm/cert_chain") bytes," \
+	"tsm/measurements $(wc -c <"$D/tsm/measurements") bytes," \
+	"tsm/measurements_nonce $(wc -c <"$D/tsm/measurements_nonce") bytes"
 state
 expect "TDISP CONFIG_LOCKED, not accepted" state_is_locked
 
@@ -99,7 +118,19 @@ run "echo $TSM > $D/tsm/unlock" || fail=1
 state
 expect "unbound, not accepted, TDISP CONFIG_UNLOCKED" state_is_pristine
 
-say "8. A device that lies: its interface report does not match its BAR."
+say "8. Devices that cannot prove who they are: a chain to a root the guest"
+more "   does not trust, and a forged CHALLENGE_AUTH signature. Lock is refused."
+run "echo spdm_untrusted_root > $F"
+run "echo $TSM > $D/tsm/lock"
+dmesg | grep "$BDF: SPDM" | tail -1 | sed 's/^/    kernel: /'
+run "echo none > $F; echo spdm_challenge_bad_sig > $F"
+run "echo $TSM > $D/tsm/lock"
+dmesg | grep "$BDF: SPDM" | tail -1 | sed 's/^/    kernel: /'
+run "echo none > $F"
+state
+expect "not locked, not accepted, TDISP CONFIG_UNLOCKED" state_is_pristine
+
+say "8b. A device that lies: its interface report does not match its BAR."
 run "echo report_range > $F"
 run "echo $TSM > $D/tsm/lock"
 run "echo 1 > $D/tsm/accept"

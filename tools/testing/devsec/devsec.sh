@@ -250,11 +250,33 @@ doe_exchange() {
 	RSP=()
 	for w in "$@"; do cfg_wr "$d" $((0x110)) $w || return 1; done
 	cfg_wr "$d" $((0x108)) 0x80000000 || return 1
+	# SPDM requests keep the mailbox BUSY until the device has answered (it
+	# signs in process context); TDISP ones are answered at once.
+	for ((i = 0; i < 300; i++)); do
+		cfg_rd "$d" $((0x10c)) || return 1
+		((CFG & 1)) || break
+		sleep 0.01
+	done
 	for ((i = 0; i < 32; i++)); do
 		cfg_rd "$d" $((0x10c)) || return 1
 		((CFG & 0x80000000)) || return 0
 		cfg_rd "$d" $((0x114)) && RSP+=("$CFG") && cfg_wr "$d" $((0x114)) 0 || return 1
 	done
+}
+# spdm_code: the SPDM response code in RSP (byte 1 of the message).
+spdm_code() { printf '0x%02x' $(((${RSP[2]:-0} >> 8) & 0xff)); }
+# spdm_vca_by_hand DEV: GET_VERSION (1.0), GET_CAPABILITIES (1.2, no flags,
+# 2048-byte messages) and NEGOTIATE_ALGORITHMS (RSASSA-3072, SHA-384, DMTF
+# measurements) by hand: the device must answer VERSION, CAPABILITIES and
+# ALGORITHMS, after which it takes TDISP.
+spdm_vca_by_hand() {
+	local d=$1
+	doe_exchange "$d" 0x00010001 3 0x00008410 && [ "$(spdm_code)" = 0x04 ] ||
+		{ diag "GET_VERSION: ${RSP[*]}"; return 1; }
+	doe_exchange "$d" 0x00010001 7 0x0000e112 0 0 0x800 0x800 && [ "$(spdm_code)" = 0x61 ] ||
+		{ diag "GET_CAPABILITIES: ${RSP[*]}"; return 1; }
+	doe_exchange "$d" 0x00010001 10 0x0000e312 0x00010020 4 2 0 0 0 0 &&
+		[ "$(spdm_code)" = 0x63 ] || { diag "NEGOTIATE_ALGORITHMS: ${RSP[*]}"; return 1; }
 }
 # tdisp_by_hand DEV TYPE BODY_DWORDS...: a TDISP 1.0 request of TYPE for
 # interface 0x100 in an SPDM VENDOR_DEFINED_REQUEST in a CMA/SPDM object.
@@ -364,6 +386,15 @@ result bus_ep0_pcie_tee_doe_ide $?
 result bus_ep0_doe_cma_discovered "$([ -e "$D/doe_features/0001:01" ]; echo $?)" \
 	"$(ls "$D/doe_features" 2>&1 | paste -sd' ')"
 result bus_ep0_tdisp_unlocked "$([ "$(tdisp_state)" = CONFIG_UNLOCKED ]; echo $?)" "$(tdisp_state)"
+# TDISP before SPDM negotiation: the SPDM responder refuses it (ERROR in SPDM
+# 1.0, UnexpectedRequest 0x04), the TDISP responder never sees it.
+tdisp_by_hand "$D" 0x85
+result bus_ep0_tdisp_before_vca_refused "$([ "${RSP[*]}" = "0x00010001 0x00000003 0x00047f10" ] &&
+	[ "$(tdisp_state)" = CONFIG_UNLOCKED ] && [ "$(rd "$DBG/$BDF/spdm_state")" = NOT_STARTED ]
+	echo $?)" "response ${RSP[*]}, $(tdisp_state), SPDM $(rd "$DBG/$BDF/spdm_state")"
+spdm_vca_by_hand "$D"
+result bus_ep0_spdm_vca_by_hand "$([ $? = 0 ] && [ "$(rd "$DBG/$BDF/spdm_state")" = NEGOTIATED ]
+	echo $?)" "SPDM $(rd "$DBG/$BDF/spdm_state")"
 bus_doe_by_hand "$D"
 result bus_ep0_doe_mailbox_tdisp $?
 bus_lock_from_user_config "$D"
@@ -412,6 +443,139 @@ result tsm_attr_modes "$([ "$(stat -c %a "$D/tsm/lock")" = 600 ] &&
 	[ "$(stat -c %a "$D/tsm/unlock")" = 200 ]; echo $?)" \
 	"$(ls -l "$D/tsm/" 2>&1 | paste -sd' ')"
 result initial_state_unlocked "$(state_is_pristine; echo $?)" "$(state_line)"
+
+#
+# SPDM device authentication before TDISP (devsec_tsm's tsm_spdm.rs): VCA,
+# the certificate chain validated against the trust anchors userspace put
+# into the keyring .devsec_tsm (find_tsm added the build's test root), a
+# signed CHALLENGE and signed measurements; the chain, the measurements and
+# their nonce are evidence. Every refusal leaves the device unlocked, with no
+# TDISP state, and names its cause in the log.
+#
+TIMING=/sys/kernel/debug/devsec_tsm/timing
+# le N OFFSET FILE: the N-byte little-endian unsigned number at OFFSET of FILE.
+le() { od -An -v -tu"$1" -j "$2" -N "$1" "$3" | tr -d ' '; }
+# unpriv CMD: run CMD as nobody; true if it succeeded.
+unpriv() { su -s /bin/sh nobody -c "$1" >/dev/null 2>&1; }
+# hexat FILE OFFSET LEN: LEN bytes of FILE at OFFSET, as lowercase hex.
+hexat() { od -An -v -tx1 -j "$2" -N "$3" "$1" | tr -d ' \n'; }
+# The device's measurements (bus_spdm.rs): SHA-384 of its ROM and firmware.
+MEAS_ROM=45386b07c72ae0d2a0813d4ee4e372bc12ad274e146d99300ada13b6830cf71f301afe80f6abbdb8399ed90b6b23d405
+MEAS_FW=bd827205f99987c42500c3bab2171fb36f10f7a4e2d75bb3f192aeb58027b65ca0117e1cfbc4f09ea966e5dee48a60d0
+spdm_state() { rd "$DBG/${1:-$BDF}/spdm_state" || echo "?"; }
+# spdm_refused NAME ERRTEXT LOGTEXT: lock fails with ERRTEXT, logs LOGTEXT,
+# and leaves the device unlocked with no TDISP state.
+spdm_refused() {
+	local m0
+	m0=$(dmesg | grep -c "$BDF: SPDM: device not authenticated: $3")
+	if lock; then
+		not_ok "$1" "lock succeeded: $(state_line)"
+		unlock
+	elif [ "$WERR" != "$2" ]; then
+		not_ok "$1" "lock failed with '$WERR', expected '$2'"
+	elif ! state_is_pristine; then
+		not_ok "$1" "state after refused lock: $(state_line)"
+	elif [ "$(dmesg | grep -c "$BDF: SPDM: device not authenticated: $3")" != $((m0 + 1)) ]; then
+		not_ok "$1" "no log '$3': $(dmesg | grep "$BDF: SPDM" | tail -1)"
+	else
+		ok "$1"
+	fi
+}
+# spdm_fault NAME FAULT ERRTEXT LOGTEXT: spdm_refused with FAULT armed.
+spdm_fault() {
+	fault "$BDF" "$2"
+	spdm_refused "$1" "$3" "$4"
+	fault "$BDF" none
+}
+
+# No trust anchor at all: nothing can be authenticated.
+if devsec-agent trust --clear >/dev/null 2>&1 && anchors_empty; then
+	spdm_refused spdm_untrusted_root_refused "Required key not available" \
+		"certificate 0 of the chain is not signed by a trust anchor"
+else
+	not_ok spdm_untrusted_root_refused "could not empty the trust anchors: $(grep devsec /proc/keys)"
+fi
+trust_root
+st0=$(spdm_state)
+lock
+read_state
+result spdm_vca "$([ -z "$WERR" ] && [ "$S_TDISP" = CONFIG_LOCKED ] &&
+	[ "$(spdm_state)" = AUTHENTICATED ] && [ "$(rd $TIMING/vca_ns)" -gt 0 ] &&
+	dmesg | grep -q "$BDF: SPDM: device authenticated"; echo $?)" \
+	"'$WERR', SPDM state $st0 -> $(spdm_state), $(state_line)"
+# The chain as the device sent it: Length, reserved, root hash, then the root
+# (byte for byte the trusted root.der) and the leaf.
+ch=$D/tsm/cert_chain
+rl=$(wc -c <"$SPDM_ROOT")
+result spdm_cert_chain_verified "$([ "$(le 2 0 "$ch")" = "$(wc -c <"$ch")" ] &&
+	[ "$(hexat "$ch" 52 "$rl")" = "$(hexat "$SPDM_ROOT" 0 "$rl")" ] &&
+	[ "$(wc -c <"$ch")" -gt $((52 + rl)) ] && [ "$(rd $TIMING/chain_cached)" = 0 ]; echo $?)" \
+	"chain of $(wc -c <"$ch") bytes, Length $(le 2 0 "$ch"), cached $(rd $TIMING/chain_cached)"
+result spdm_challenge_verified "$([ "$(rd $TIMING/challenge_ns)" -gt 0 ] &&
+	[ "$(spdm_state)" = AUTHENTICATED ]; echo $?)" "SPDM state $(spdm_state)"
+# MEASUREMENTS: SPDM 1.2, two DMTF blocks, the ROM and firmware digests, a
+# 32-byte responder nonce, no opaque data and a 384-byte signature.
+ms=$D/tsm/measurements
+n1=$(hexat "$D/tsm/measurements_nonce" 0 32)
+result spdm_measurements_verified "$([ "$(wc -c <"$ms")" = 536 ] &&
+	[ "$(hexat "$ms" 0 2)" = 1260 ] && [ "$(le 1 4 "$ms")" = 2 ] &&
+	[ "$(hexat "$ms" 15 48)" = $MEAS_ROM ] && [ "$(hexat "$ms" 70 48)" = $MEAS_FW ] &&
+	[ ${#n1} = 64 ] && [ "$n1" != "$(printf '0%.0s' {1..64})" ]; echo $?)" \
+	"measurements $(wc -c <"$ms") bytes: $(hexat "$ms" 0 16)..., nonce $n1"
+result evidence_has_cert_chain "$([ "$(stat -c %a "$ch")" = 400 ] &&
+	! unpriv "cat $ch" && [ "$(le 2 0 "$ch")" -gt 1000 ]; echo $?)" \
+	"mode $(stat -c %a "$ch")"
+unlock
+# Lock again: the chain (same digest) comes from the cache, the nonce is new.
+lock
+result spdm_cert_chain_cached "$([ -z "$WERR" ] && [ "$(rd $TIMING/chain_cached)" = 1 ] &&
+	[ "$(hexat "$D/tsm/measurements_nonce" 0 32)" != "$n1" ]; echo $?)" \
+	"'$WERR', cached $(rd $TIMING/chain_cached)"
+unlock
+# The device's faults: each refuses the lock with its own cause.
+spdm_fault spdm_fault_challenge_bad_sig spdm_challenge_bad_sig "Key was rejected by service" \
+	"signature over the transcript does not verify"
+spdm_fault spdm_fault_meas_bad_sig spdm_meas_bad_sig "Key was rejected by service" \
+	"signature over the transcript does not verify"
+spdm_fault spdm_fault_untrusted_root spdm_untrusted_root "Required key not available" \
+	"certificate 0 of the chain is not signed by a trust anchor"
+spdm_fault spdm_fault_malformed_cert spdm_malformed_cert "Bad message" \
+	"certificate 1 of the chain is malformed"
+# A replayed MEASUREMENTS (signed over another requester nonce): the nonce is
+# in the signed transcript, so the signature does not verify.
+spdm_fault spdm_fault_nonce_not_echoed spdm_stale_nonce "Key was rejected by service" \
+	"signature over the transcript does not verify"
+spdm_fault spdm_fault_bad_algorithms spdm_bad_algorithms "Package not installed" \
+	"device selected algorithms the TSM does not support"
+# A truncated CERTIFICATE: only seen when the chain is fetched, so the TSM is
+# reloaded first (its chain cache goes with it, as do its anchors).
+rmmod devsec_pci && rmmod devsec_tsm && modprobe devsec_tsm && modprobe devsec_pci && find_tsm
+spdm_fault spdm_fault_truncated_cert spdm_truncated_cert "Protocol error" \
+	"unacceptable response: Codec"
+# The measurements change between the lock and the accept: accept refuses,
+# the device stays locked, not running.
+override
+fault "$BDF" spdm_measurement_changes
+lock
+accept
+result spdm_fault_measurement_changed "$([ "$WERR" = "Bad message" ] && state_is_locked &&
+	dmesg | grep -q "$BDF: SPDM: device not measured again: measurements changed"; echo $?)" \
+	"'$WERR'; $(state_line)"
+fault "$BDF" none
+reset_dev
+# VENDOR_DEFINED (TDISP) before VCA: a fresh device refuses it (SPDM ERROR
+# UnexpectedRequest, sent in SPDM 1.0 as no version is negotiated yet).
+rmmod devsec_pci && rmmod devsec_tsm && rmmod devsec_bus && load_all
+wr /sys/kernel/debug/devsec_tsm/skip_spdm 1
+st0=$(spdm_state)
+lock
+result spdm_fault_vendor_before_vca "$([ "$WERR" = "Protocol error" ] && state_is_pristine &&
+	[ "$st0" = none ] && [ "$(spdm_state)" = NOT_STARTED ] &&
+	dmesg | grep -q "$BDF: TDISP GET_TDISP_VERSION: unacceptable response: Codec(BadSpdmVersion"
+	echo $?)" "'$WERR'; SPDM state $st0 -> $(spdm_state); $(state_line)"
+wr /sys/kernel/debug/devsec_tsm/skip_spdm 0
+cycle
+result spdm_faults_cleared_cycle_works $?
 
 #
 # Deferral: the driver waits in cc_probe() and says why.
@@ -538,7 +702,6 @@ fi
 #
 # Permissions: an unprivileged user can neither write nor read the files.
 #
-unpriv() { su -s /bin/sh nobody -c "$1" >/dev/null 2>&1; }
 unpriv "echo $TSM > $L"
 result unprivileged_lock_denied "$([ $? != 0 ] && state_is_pristine; echo $?)" "$(state_line)"
 lock
@@ -554,7 +717,8 @@ reset_dev
 # Evidence: what the TSM collected at lock, for root, while locked; a new
 # generation with each lock; an accept bound to the generation verified.
 #
-EVIDENCE="generation tdisp_version tdisp_caps interface_report"
+EVIDENCE="generation tdisp_version tdisp_caps interface_report cert_chain measurements
+measurements_nonce"
 # rd_err FILE: read FILE whole; false with the strerror text in WERR.
 rd_err() {
 	if cat "$1" >/dev/null 2>"$WERRF"; then WERR=""; return 0; fi
@@ -562,8 +726,6 @@ rd_err() {
 	WERR=${WERR##*: }
 	return 1
 }
-# le N OFFSET FILE: the N-byte little-endian unsigned number at OFFSET of FILE.
-le() { od -An -v -tu"$1" -j "$2" -N "$1" "$3" | tr -d ' '; }
 # evidence_ok: the evidence of the locked $BDF describes the endpoint.
 evidence_ok() {
 	local r=$D/tsm/interface_report bar0 g
@@ -605,7 +767,7 @@ diag "evidence $BDF: interface_report $(hex "$D/tsm/interface_report")" \
 modes=$(for f in $EVIDENCE; do stat -c %a "$D/tsm/$f"; done | paste -sd' ')
 denied=0
 for f in $EVIDENCE; do unpriv "cat $D/tsm/$f" && denied=1; done
-result evidence_root_only "$([ "$modes" = "400 400 400 400" ] && [ $denied = 0 ]; echo $?)" \
+result evidence_root_only "$([ "$modes" = "400 400 400 400 400 400 400" ] && [ $denied = 0 ]; echo $?)" \
 	"modes $modes, unprivileged read denied: $([ $denied = 0 ] && echo yes || echo no)"
 g1=$(rd "$D/tsm/generation")
 unlock

@@ -107,7 +107,18 @@ find_tsm() {
 		[ "$m" = devsec ] || continue
 		if [ -z "$TSM" ]; then TSM=${t##*/}; else OTHER_TSM=${t##*/}; fi
 	done
-	[ -n "$TSM" ]
+	[ -n "$TSM" ] && trust_root
+}
+
+# The root certificate of the emulated devices (generated per build by
+# spdm-keys.sh).  devsec_tsm starts with an empty keyring of trust anchors
+# and refuses to lock a device it cannot authenticate, so the scripts trust
+# this root whenever they find the keyring empty (after each modprobe).
+SPDM_ROOT=/devsec/spdm/root.der
+anchors_empty() { grep -q ' keyring *\.devsec_tsm: empty$' /proc/keys 2>/dev/null; }
+trust_root() {
+	anchors_empty || return 0
+	devsec-agent trust "$SPDM_ROOT" >/dev/null
 }
 
 # override [BDF]: bind devsec_pci through driver_override; its probe defers

@@ -3,7 +3,8 @@
 #
 # mkinitramfs.sh FLAVOUR: pack the guest userspace for one build flavour:
 # static busybox and bash, our /init, the guest scripts with lib.sh, and the
-# flavour's modules with depmod's indexes so that modprobe works in the guest.
+# flavour's modules with depmod's indexes so that modprobe works in the guest,
+# and the SPDM keys and certificates of the emulated devices (spdm-keys.sh).
 
 . "$(dirname "$0")/common.sh"
 
@@ -31,6 +32,15 @@ if [ -x "$CACHE/agent/devsec-agent" ]; then
 fi
 mkdir -p "$stage/devsec/policies"
 install -m 0644 "$here"/policies/*.toml "$stage/devsec/policies/"
+shopt -s nullglob
+for t in "$here"/policies/*.toml.in; do install -m 0644 "$t" "$stage/devsec/policies/"; done
+shopt -u nullglob
+# The SPDM identities of the endpoints (firmware for devsec_bus) and the
+# roots: the guest suite adds root.der to the TSM's trust anchors.
+"$here/spdm-keys.sh" "$BUILD/spdm"
+mkdir -p "$stage/lib/firmware" "$stage/devsec/spdm"
+cp -a "$BUILD/spdm/fw/devsec" "$stage/lib/firmware/"
+install -m 0644 "$BUILD/spdm"/{root,untrusted-root}.der "$stage/devsec/spdm/"
 cp -a "$out/modroot/lib/modules" "$stage/lib/"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n' >"$stage/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$stage/etc/group"

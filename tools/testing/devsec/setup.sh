@@ -8,7 +8,7 @@
 
 PKGS=(clang-19 lld-19 llvm-19 libclang-19-dev make flex bison bc cpio
       libelf-dev libssl-dev kmod qemu-system-x86 busybox-static bash-static
-      xz-utils python3 rsync perl dwarves python3-sphinx)
+      xz-utils python3 rsync perl dwarves python3-sphinx openssl)
 
 need_help() {
 	cat >&2 <<MSG
