@@ -218,17 +218,37 @@ timed() {
 latency() {
 	local label=$1 cycles=$2 defer=${3:-0} i
 	local D=/sys/bus/pci/devices/$BDF/tsm lk=() ac=() ul=()
+	local T=/sys/kernel/debug/devsec_tsm/timing p v
+	local vca=() cert=() chal=() meas=() tdisp=() cached=0
 	for i in $(seq "$cycles"); do
 		override "$BDF"
 		settle "$defer"
 		timed "$label cycle $i: lock" "$D/lock" "$TSM" state_is_locked || continue
 		lk+=("$DT")
+		# The parts of that lock as the TSM timed them (ns), outside the window.
+		for p in vca certificates challenge measurements tdisp_lock; do
+			read -r v <"$T/${p}_ns" || v=0
+			case $p in
+			vca) vca+=($((v / 1000))) ;;
+			certificates) cert+=($((v / 1000))) ;;
+			challenge) chal+=($((v / 1000))) ;;
+			measurements) meas+=($((v / 1000))) ;;
+			tdisp_lock) tdisp+=($((v / 1000))) ;;
+			esac
+		done
+		read -r v <"$T/chain_cached" && cached=$((cached + v))
 		timed "$label cycle $i: accept" "$D/accept" 1 state_is_running || continue
 		ac+=("$DT")
 		timed "$label cycle $i: unlock" "$D/unlock" "$TSM" state_is_pristine || continue
 		ul+=("$DT")
 	done
 	samples "${label}_lock" "${lk[@]}"
+	samples "${label}_spdm_vca" "${vca[@]}"
+	samples "${label}_spdm_certificates" "${cert[@]}"
+	samples "${label}_spdm_challenge" "${chal[@]}"
+	samples "${label}_spdm_measurements" "${meas[@]}"
+	samples "${label}_tdisp_lock" "${tdisp[@]}"
+	out chain_cached "$label" "$cached" "${#lk[@]}"
 	samples "${label}_accept" "${ac[@]}"
 	samples "${label}_unlock" "${ul[@]}"
 	[ ${#ul[@]} = "$cycles" ] || fail "$label: ${#ul[@]} of $cycles cycles completed"
