@@ -21,6 +21,60 @@ pub struct Evidence {
     pub caps: Caps,
     /// Decoded interface report.
     pub report: Report,
+    /// The measurement blocks of the signed SPDM MEASUREMENTS (`tsm/measurements`), if
+    /// the TSM authenticated the device; the TSM verified the signature.
+    pub measurements: Option<Vec<MeasurementBlock>>,
+}
+
+/// One DMTF measurement block of an SPDM MEASUREMENTS response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MeasurementBlock {
+    /// Block index.
+    pub index: u8,
+    /// DMTFSpecMeasurementValueType.
+    pub value_type: u8,
+    /// The value (a digest, or a raw bit stream).
+    pub value: Vec<u8>,
+}
+
+/// Decodes the measurement blocks of an SPDM 1.2 MEASUREMENTS response (`tsm/measurements`):
+/// header (version 0x12, code 0x60), NumberOfBlocks, 24-bit MeasurementRecordLength, then
+/// DMTF blocks (index, specification 0x01, size, value type, value size, value) that fill
+/// the record exactly.
+pub fn decode_measurements(msg: &[u8]) -> Result<Vec<MeasurementBlock>, String> {
+    let bad = |what: &str| format!("tsm/measurements: {what}");
+    if msg.len() < 8 || msg[0] != 0x12 || msg[1] != 0x60 {
+        return Err(bad("not an SPDM 1.2 MEASUREMENTS response"));
+    }
+    let count = usize::from(msg[4]);
+    let len = usize::from(msg[5]) | usize::from(msg[6]) << 8 | usize::from(msg[7]) << 16;
+    let mut rest = msg
+        .get(8..8 + len)
+        .ok_or_else(|| bad("record longer than the response"))?;
+    let mut blocks = Vec::new();
+    while !rest.is_empty() {
+        if rest.len() < 7 || rest[1] != 0x01 {
+            return Err(bad("malformed measurement block"));
+        }
+        let size = usize::from(u16::from_le_bytes([rest[2], rest[3]]));
+        let value_size = usize::from(u16::from_le_bytes([rest[5], rest[6]]));
+        if size != value_size + 3 {
+            return Err(bad("inconsistent measurement block sizes"));
+        }
+        let value = rest
+            .get(7..7 + value_size)
+            .ok_or_else(|| bad("truncated block"))?;
+        blocks.push(MeasurementBlock {
+            index: rest[0],
+            value_type: rest[4],
+            value: value.to_vec(),
+        });
+        rest = &rest[7 + value_size..];
+    }
+    if blocks.len() != count {
+        return Err(bad("NumberOfBlocks does not match the record"));
+    }
+    Ok(blocks)
 }
 
 fn read_error(path: &str, err: &std::io::Error) -> String {
@@ -54,11 +108,17 @@ impl Evidence {
         let tdisp_version = text("tdisp_version")?.trim().to_string();
         let caps = Caps::decode(&binary("tdisp_caps")?)?;
         let report = Report::decode(&binary("interface_report")?)?;
+        // A kernel or TSM without SPDM authentication has none (ENOENT, ENODATA).
+        let measurements = match sys.read(&format!("{dir}/measurements")) {
+            Ok(msg) => Some(decode_measurements(&msg)?),
+            Err(_) => None,
+        };
         Ok(Self {
             generation,
             tdisp_version,
             caps,
             report,
+            measurements,
         })
     }
 
@@ -130,6 +190,21 @@ impl Evidence {
             len => format!("{len} bytes {hex}"),
         };
         lines.push(("  device_specific", ds));
+        let blocks = self.measurements.as_deref().unwrap_or_default();
+        let values: Vec<String> = blocks
+            .iter()
+            .map(|b| {
+                let hex: String = b.value.iter().map(|x| format!("{x:02x}")).collect();
+                format!("{} type 0x{:02x} {hex}", b.index, b.value_type)
+            })
+            .collect();
+        lines.push((
+            "spdm measurements",
+            match &self.measurements {
+                None => "none (device not authenticated)".to_string(),
+                Some(_) => values.join("; "),
+            },
+        ));
         format_fields(&lines)
     }
 }
@@ -150,6 +225,20 @@ pub fn format_fields(lines: &[(&str, String)]) -> String {
 /// Verifies `evidence` against `rule` and the function's memory `bars`; the error is the
 /// refusal reason.
 pub fn verify(rule: &Rule, evidence: &Evidence, bars: &[Bar]) -> Result<(), String> {
+    if !rule.measurements.is_empty() {
+        let Some(blocks) = &evidence.measurements else {
+            return Err("no SPDM measurements (device not authenticated)".to_string());
+        };
+        for (index, want) in &rule.measurements {
+            match blocks.iter().find(|b| b.index == *index) {
+                None => return Err(format!("measurement block {index} missing")),
+                Some(b) if b.value != *want => {
+                    return Err(format!("measurement block {index} differs from the rule"));
+                }
+                Some(_) => {}
+            }
+        }
+    }
     if evidence.tdisp_version != rule.tdisp_version {
         return Err(format!(
             "TDISP version {} but the rule requires {}",

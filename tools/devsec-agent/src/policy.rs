@@ -73,6 +73,9 @@ pub struct Rule {
     pub driver: Option<String>,
     /// The TSM's MMIO reporting offset.
     pub mmio_reporting_offset: u64,
+    /// Expected SPDM measurement values by block index (1..=254): each listed block must
+    /// be in the signed measurements with exactly this value; unlisted blocks are ignored.
+    pub measurements: BTreeMap<u8, Vec<u8>>,
 }
 
 impl Rule {
@@ -253,6 +256,18 @@ struct RuleFile {
     sizes: Option<BTreeMap<String, u64>>,
     driver: Option<String>,
     mmio_reporting_offset: Option<u64>,
+    measurements: Option<BTreeMap<String, String>>,
+}
+
+/// Decodes a hex string (even length, no prefix) into bytes.
+pub fn parse_hex(text: &str) -> Option<Vec<u8>> {
+    if text.is_empty() || !text.len().is_multiple_of(2) || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect()
 }
 
 /// One integer or a list of integers (`vendor = 0x1b36` or `vendor = [0x1b36, 0x1af4]`).
@@ -512,6 +527,20 @@ impl RuleFile {
             Some(v) => offset(v)?,
             None => global_offset,
         };
+        let mut measurements = BTreeMap::new();
+        for (key, value) in self.measurements.unwrap_or_default() {
+            let index = key
+                .parse::<u8>()
+                .ok()
+                .filter(|i| (1..=254).contains(i))
+                .ok_or_else(|| {
+                    format!("measurements: key \"{key}\" is not a block index 1..254")
+                })?;
+            let bytes = parse_hex(&value).ok_or_else(|| {
+                format!("measurements: block {index}: \"{value}\" is not hex bytes")
+            })?;
+            measurements.insert(index, bytes);
+        }
         Ok(Rule {
             name: self.name,
             action,
@@ -528,6 +557,7 @@ impl RuleFile {
             sizes,
             driver: self.driver,
             mmio_reporting_offset,
+            measurements,
         })
     }
 }

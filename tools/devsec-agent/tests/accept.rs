@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use devsec_agent::agent::{self, Options, Verdict};
-use devsec_agent::evidence::{verify, Evidence};
+use devsec_agent::evidence::{decode_measurements, verify, Evidence};
 use devsec_agent::hotplug::{self, Outcome};
 use devsec_agent::pci::{self, HOLD};
 use devsec_agent::policy::{Policy, Rule};
@@ -46,6 +46,84 @@ fn evidence() -> Evidence {
         tdisp_version: "1.0".to_string(),
         caps: Caps::decode(&fixture("ep0.tdisp_caps")).unwrap(),
         report: Report::decode(&fixture("ep0.interface_report")).unwrap(),
+        measurements: None,
+    }
+}
+
+/// A MEASUREMENTS response as devsec_tsm shows it: two DMTF blocks of 48-byte values
+/// `a` and `b`, a nonce, no opaque data and a signature.
+fn measurements_msg(a: u8, b: u8) -> Vec<u8> {
+    let mut record = Vec::new();
+    for (index, value_type, fill) in [(1u8, 0u8, a), (2, 1, b)] {
+        record.extend_from_slice(&[index, 0x01, 51, 0, value_type, 48, 0]);
+        record.extend_from_slice(&[fill; 48]);
+    }
+    let mut msg = vec![0x12, 0x60, 0, 0, 2];
+    msg.extend_from_slice(&(record.len() as u32).to_le_bytes()[..3]);
+    msg.extend_from_slice(&record);
+    msg.extend_from_slice(&[0x5a; 32]);
+    msg.extend_from_slice(&[0, 0]);
+    msg.extend_from_slice(&[0xee; 384]);
+    msg
+}
+
+#[test]
+fn measurements_decode_and_malformed_ones_are_refused() {
+    let msg = measurements_msg(0x11, 0x22);
+    assert_eq!(msg.len(), 536);
+    let blocks = decode_measurements(&msg).unwrap();
+    assert_eq!(blocks.len(), 2);
+    assert_eq!((blocks[1].index, blocks[1].value_type), (2, 1));
+    assert_eq!(blocks[1].value, vec![0x22; 48]);
+    let mut count = msg.clone();
+    count[4] = 3;
+    assert!(decode_measurements(&count).is_err());
+    let mut size = msg.clone();
+    size[10] = 52;
+    assert!(decode_measurements(&size).is_err());
+    assert!(decode_measurements(&msg[..60]).is_err());
+    assert!(decode_measurements(&[0x11, 0x60, 0, 0, 0, 0, 0, 0]).is_err());
+    assert_eq!(
+        decode_measurements(&[0x12, 0x60, 0, 0, 0, 0, 0, 0]),
+        Ok(vec![])
+    );
+}
+
+#[test]
+fn measurements_must_match_the_rule() {
+    let bars = pci::parse_resource(&resource()).unwrap();
+    let hex = |b: u8| format!("{b:02x}").repeat(48);
+    let r = rule(&format!(
+        "measurements = {{ 1 = \"{}\", 2 = \"{}\" }}\n",
+        hex(0x11),
+        hex(0x22)
+    ));
+    let mut ev = evidence();
+    refused_with(&r, &ev, &resource(), "no SPDM measurements");
+    ev.measurements = Some(decode_measurements(&measurements_msg(0x11, 0x22)).unwrap());
+    assert_eq!(verify(&r, &ev, &bars), Ok(()));
+    ev.measurements = Some(decode_measurements(&measurements_msg(0x11, 0x23)).unwrap());
+    refused_with(&r, &ev, &resource(), "measurement block 2 differs");
+    let only3 = rule(&format!("measurements = {{ 3 = \"{}\" }}\n", hex(0x11)));
+    refused_with(&only3, &ev, &resource(), "measurement block 3 missing");
+    // A rule without measurements ignores them.
+    assert_eq!(verify(&rule(""), &ev, &bars), Ok(()));
+}
+
+#[test]
+fn measurements_in_the_policy_are_validated() {
+    for bad in [
+        "measurements = { 0 = \"00\" }",
+        "measurements = { 255 = \"00\" }",
+        "measurements = { x = \"00\" }",
+        "measurements = { 1 = \"0\" }",
+        "measurements = { 1 = \"zz\" }",
+        "measurements = { 1 = \"\" }",
+    ] {
+        assert!(
+            Policy::parse(&format!("{RULE}{bad}\n"), "test").is_err(),
+            "{bad}"
+        );
     }
 }
 

@@ -1299,7 +1299,7 @@ wait_for() {
 dmesg_has() { dmesg | grep -q "$1"; }
 if ! command -v devsec-agent >/dev/null; then
 	for p in agent_accepts_matching_device agent_refuses_unmatched_device \
-		agent_refuses_wrong_layout agent_hotplug_applies_policy \
+		agent_refuses_wrong_layout agent_policy_matches_measurements agent_hotplug_applies_policy \
 		legacy_driver_does_not_bind_before_accept; do
 		skip $p "devsec-agent is not in this initramfs"
 	done
@@ -1329,6 +1329,21 @@ else
 		[[ $AOUT == "devsec-agent: $BDF: refused: "* ]] &&
 		[ "$(unlocks)" -gt "$u0" ]; echo $?)" "exit $ARC: $AOUT; $(state_line)"
 	diag "$AOUT"
+	# The policy names the expected SPDM measurements (the signed
+	# tsm/measurements the TSM verified): accepted with the device's values,
+	# refused, unlocked, with any other firmware value.
+	agent accept --policy $POL/spdm-measurements.toml "$BDF"
+	ok1=$([ $ARC = 0 ] && state_is_running &&
+		[[ $AOUT == *"accepted (rule \"devsec-ep-measured\""* ]]; echo $?)
+	a1=$AOUT
+	reset_dev
+	echo >"$D/driver_override"
+	agent accept --policy $POL/spdm-wrong-measurement.toml "$BDF"
+	result agent_policy_matches_measurements "$([ "$ok1" = 0 ] && [ $ARC = 1 ] &&
+		state_is_pristine && [[ $AOUT == *"measurement block 2 differs from the rule"* ]]
+		echo $?)" "matching: $a1; other firmware: exit $ARC: $AOUT; $(state_line)"
+	reset_dev
+	echo >"$D/driver_override"
 	# Bad policy files: exit 2, a clear message, nothing touched.
 	for c in "bad-syntax:line" "bad-unknown-key:unknown field" "empty:no rules"; do
 		agent accept --policy "$POL/${c%%:*}.toml" "$BDF"
