@@ -24,6 +24,51 @@ pub struct Evidence {
     /// The measurement blocks of the signed SPDM MEASUREMENTS (`tsm/measurements`), if
     /// the TSM authenticated the device; the TSM verified the signature.
     pub measurements: Option<Vec<MeasurementBlock>>,
+    /// SHA-384 of the root certificate of the SPDM chain (`tsm/cert_chain`) the TSM
+    /// validated, if it authenticated the device.
+    pub root_sha384: Option<[u8; 48]>,
+}
+
+/// Returns the length of the DER element (tag, length, contents) `der` starts with; only
+/// definite lengths of up to three length bytes, as certificates have.
+fn der_len(der: &[u8]) -> Option<usize> {
+    let (head, len) = match *der.get(1)? {
+        n @ 0..=0x7f => (2, usize::from(n)),
+        0x81 => (3, usize::from(*der.get(2)?)),
+        0x82 => (
+            4,
+            usize::from(u16::from_be_bytes([*der.get(2)?, *der.get(3)?])),
+        ),
+        0x83 => (
+            5,
+            usize::from(*der.get(2)?) << 16
+                | usize::from(*der.get(3)?) << 8
+                | usize::from(*der.get(4)?),
+        ),
+        _ => return None,
+    };
+    (der.len() >= head + len).then_some(head + len)
+}
+
+/// Returns SHA-384 of the root certificate of an SPDM certificate chain (`tsm/cert_chain`):
+/// u16 Length (the whole chain), u16 reserved, the root hash, then the DER certificates,
+/// root first. The chain's own root hash must be that digest.
+pub fn chain_root_sha384(chain: &[u8]) -> Result<[u8; 48], String> {
+    use sha2::{Digest, Sha384};
+    let bad = |what: &str| format!("tsm/cert_chain: {what}");
+    if chain.len() < 52 || usize::from(u16::from_le_bytes([chain[0], chain[1]])) != chain.len() {
+        return Err(bad("length field does not match"));
+    }
+    let certs = &chain[52..];
+    if certs.first() != Some(&0x30) {
+        return Err(bad("no DER certificate after the header"));
+    }
+    let root = &certs[..der_len(certs).ok_or_else(|| bad("malformed root certificate"))?];
+    let digest: [u8; 48] = Sha384::digest(root).into();
+    if chain[4..52] != digest {
+        return Err(bad("root hash is not the root certificate's"));
+    }
+    Ok(digest)
 }
 
 /// One DMTF measurement block of an SPDM MEASUREMENTS response.
@@ -113,12 +158,17 @@ impl Evidence {
             Ok(msg) => Some(decode_measurements(&msg)?),
             Err(_) => None,
         };
+        let root_sha384 = match sys.read(&format!("{dir}/cert_chain")) {
+            Ok(chain) => Some(chain_root_sha384(&chain)?),
+            Err(_) => None,
+        };
         Ok(Self {
             generation,
             tdisp_version,
             caps,
             report,
             measurements,
+            root_sha384,
         })
     }
 
@@ -199,6 +249,12 @@ impl Evidence {
             })
             .collect();
         lines.push((
+            "spdm root sha384",
+            self.root_sha384.map_or("none".to_string(), |d| {
+                d.iter().map(|x| format!("{x:02x}")).collect()
+            }),
+        ));
+        lines.push((
             "spdm measurements",
             match &self.measurements {
                 None => "none (device not authenticated)".to_string(),
@@ -225,6 +281,14 @@ pub fn format_fields(lines: &[(&str, String)]) -> String {
 /// Verifies `evidence` against `rule` and the function's memory `bars`; the error is the
 /// refusal reason.
 pub fn verify(rule: &Rule, evidence: &Evidence, bars: &[Bar]) -> Result<(), String> {
+    if !rule.root_cert_sha384.is_empty() {
+        let Some(root) = &evidence.root_sha384 else {
+            return Err("no SPDM certificate chain (device not authenticated)".to_string());
+        };
+        if !rule.root_cert_sha384.iter().any(|want| want == root) {
+            return Err("certificate chain ends in a root the rule does not name".to_string());
+        }
+    }
     if !rule.measurements.is_empty() {
         let Some(blocks) = &evidence.measurements else {
             return Err("no SPDM measurements (device not authenticated)".to_string());

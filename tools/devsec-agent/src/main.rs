@@ -107,6 +107,12 @@ enum Command {
         #[arg(value_parser = parse_bdf)]
         bdf: String,
     },
+    /// Print the SHA-384 fingerprint of a file (a DER certificate), as root_cert_sha384
+    /// in a policy takes it.
+    Fingerprint {
+        /// The file.
+        file: String,
+    },
     /// Add DER root certificates to the TSM's trust anchors (keyring .devsec_tsm).
     Trust {
         /// Remove every trust anchor instead (before adding FILEs, if any).
@@ -323,6 +329,18 @@ fn main() -> ExitCode {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => fail(EXIT_REFUSED, &format!("{bdf}: not held by devsec-agent")),
             Err(e) => fail(EXIT_REFUSED, &e),
+        },
+        Command::Fingerprint { file } => match std::fs::read(&file) {
+            Ok(bytes) => {
+                use sha2::{Digest, Sha384};
+                let hex: String = Sha384::digest(&bytes)
+                    .iter()
+                    .map(|x| format!("{x:02x}"))
+                    .collect();
+                say(&format!("{hex}\n"));
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(EXIT_REFUSED, &format!("{file}: {e}")),
         },
         Command::Trust { clear, files } => match trust(clear, &files) {
             Ok(()) => ExitCode::SUCCESS,

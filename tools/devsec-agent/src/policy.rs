@@ -76,6 +76,9 @@ pub struct Rule {
     /// Expected SPDM measurement values by block index (1..=254): each listed block must
     /// be in the signed measurements with exactly this value; unlisted blocks are ignored.
     pub measurements: BTreeMap<u8, Vec<u8>>,
+    /// Accepted SHA-384 fingerprints of the root certificate of the device's SPDM chain;
+    /// empty = not checked.
+    pub root_cert_sha384: Vec<[u8; 48]>,
 }
 
 impl Rule {
@@ -257,6 +260,7 @@ struct RuleFile {
     driver: Option<String>,
     mmio_reporting_offset: Option<u64>,
     measurements: Option<BTreeMap<String, String>>,
+    root_cert_sha384: Option<Vec<String>>,
 }
 
 /// Decodes a hex string (even length, no prefix) into bytes.
@@ -541,6 +545,15 @@ impl RuleFile {
             })?;
             measurements.insert(index, bytes);
         }
+        let mut root_cert_sha384 = Vec::new();
+        for fp in self.root_cert_sha384.unwrap_or_default() {
+            let digest = parse_hex(&fp)
+                .and_then(|b| <[u8; 48]>::try_from(b).ok())
+                .ok_or_else(|| {
+                    format!("root_cert_sha384: \"{fp}\" is not 96 hex digits (SHA-384)")
+                })?;
+            root_cert_sha384.push(digest);
+        }
         Ok(Rule {
             name: self.name,
             action,
@@ -558,6 +571,7 @@ impl RuleFile {
             driver: self.driver,
             mmio_reporting_offset,
             measurements,
+            root_cert_sha384,
         })
     }
 }

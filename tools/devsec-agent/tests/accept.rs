@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use devsec_agent::agent::{self, Options, Verdict};
-use devsec_agent::evidence::{decode_measurements, verify, Evidence};
+use devsec_agent::evidence::{chain_root_sha384, decode_measurements, verify, Evidence};
 use devsec_agent::hotplug::{self, Outcome};
 use devsec_agent::pci::{self, HOLD};
 use devsec_agent::policy::{Policy, Rule};
@@ -47,6 +47,7 @@ fn evidence() -> Evidence {
         caps: Caps::decode(&fixture("ep0.tdisp_caps")).unwrap(),
         report: Report::decode(&fixture("ep0.interface_report")).unwrap(),
         measurements: None,
+        root_sha384: None,
     }
 }
 
@@ -1157,4 +1158,51 @@ fn list_and_show() {
     );
     assert!(text.contains(&format!("id 0 address 0x{:x} size 0x4000", bar0_start())));
     assert!(agent::format_list(&agent::list(&k).unwrap()).contains("tsm0  0         -"));
+}
+
+/// An SPDM chain of two fake DER "certificates"; its root hash is SHA-384 of the first.
+fn chain(root: &[u8], leaf: &[u8]) -> Vec<u8> {
+    use sha2::{Digest, Sha384};
+    let len = 52 + root.len() + leaf.len();
+    let mut c = (len as u16).to_le_bytes().to_vec();
+    c.extend_from_slice(&[0, 0]);
+    c.extend_from_slice(&Sha384::digest(root));
+    c.extend_from_slice(root);
+    c.extend_from_slice(leaf);
+    c
+}
+
+#[test]
+fn chain_root_fingerprint_is_checked() {
+    let root = [0x30, 0x03, 1, 2, 3];
+    let leaf = [0x30, 0x81, 0x02, 9, 9];
+    let good = chain(&root, &leaf);
+    let fp = chain_root_sha384(&good).unwrap();
+    let mut bad_hash = good.clone();
+    bad_hash[10] ^= 1;
+    assert!(chain_root_sha384(&bad_hash).is_err());
+    assert!(chain_root_sha384(&good[..good.len() - 1]).is_err());
+    let mut not_der = good.clone();
+    not_der[52] = 0x31;
+    assert!(chain_root_sha384(&not_der).is_err());
+    assert!(chain_root_sha384(&chain(&[0x30, 0x09, 1], &[])).is_err());
+
+    let bars = pci::parse_resource(&resource()).unwrap();
+    let hex: String = fp.iter().map(|x| format!("{x:02x}")).collect();
+    let r = rule(&format!(
+        "root_cert_sha384 = [\"{}\", \"{hex}\"]\n",
+        "00".repeat(48)
+    ));
+    let mut ev = evidence();
+    refused_with(&r, &ev, &resource(), "no SPDM certificate chain");
+    ev.root_sha384 = Some(fp);
+    assert_eq!(verify(&r, &ev, &bars), Ok(()));
+    let other = rule(&format!("root_cert_sha384 = [\"{}\"]\n", "00".repeat(48)));
+    refused_with(&other, &ev, &resource(), "a root the rule does not name");
+    for bad in ["root_cert_sha384 = [\"00\"]", "root_cert_sha384 = [\"zz\"]"] {
+        assert!(
+            Policy::parse(&format!("{RULE}{bad}\n"), "test").is_err(),
+            "{bad}"
+        );
+    }
 }

@@ -1299,7 +1299,8 @@ wait_for() {
 dmesg_has() { dmesg | grep -q "$1"; }
 if ! command -v devsec-agent >/dev/null; then
 	for p in agent_accepts_matching_device agent_refuses_unmatched_device \
-		agent_refuses_wrong_layout agent_policy_matches_measurements agent_hotplug_applies_policy \
+		agent_refuses_wrong_layout agent_policy_matches_measurements \
+		agent_policy_matches_root_fingerprint agent_hotplug_applies_policy \
 		legacy_driver_does_not_bind_before_accept; do
 		skip $p "devsec-agent is not in this initramfs"
 	done
@@ -1342,6 +1343,26 @@ else
 	result agent_policy_matches_measurements "$([ "$ok1" = 0 ] && [ $ARC = 1 ] &&
 		state_is_pristine && [[ $AOUT == *"measurement block 2 differs from the rule"* ]]
 		echo $?)" "matching: $a1; other firmware: exit $ARC: $AOUT; $(state_line)"
+	reset_dev
+	echo >"$D/driver_override"
+	# The policy names the root of the device's certificate chain by its
+	# SHA-384 fingerprint (per build: substituted here): accepted with the
+	# trusted root's, refused with the untrusted root's.
+	rootpol() { # rootpol CERT OUT
+		sed "s/@ROOT_SHA384@/$(devsec-agent fingerprint "$1")/" "$POL/spdm-root.toml.in" >"$2"
+	}
+	rootpol "$SPDM_ROOT" /tmp/spdm-root.toml
+	rootpol /devsec/spdm/untrusted-root.der /tmp/spdm-other-root.toml
+	agent accept --policy /tmp/spdm-root.toml "$BDF"
+	ok1=$([ $ARC = 0 ] && state_is_running &&
+		[[ $AOUT == *"accepted (rule \"devsec-ep-root\""* ]]; echo $?)
+	a1=$AOUT
+	reset_dev
+	echo >"$D/driver_override"
+	agent accept --policy /tmp/spdm-other-root.toml "$BDF"
+	result agent_policy_matches_root_fingerprint "$([ "$ok1" = 0 ] && [ $ARC = 1 ] &&
+		state_is_pristine && [[ $AOUT == *"a root the rule does not name"* ]]
+		echo $?)" "trusted root: $a1; other root: exit $ARC: $AOUT; $(state_line)"
 	reset_dev
 	echo >"$D/driver_override"
 	# Bad policy files: exit 2, a clear message, nothing touched.
