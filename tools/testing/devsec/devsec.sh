@@ -563,6 +563,17 @@ result spdm_fault_measurement_changed "$([ "$WERR" = "Bad message" ] && state_is
 	"'$WERR'; $(state_line)"
 fault "$BDF" none
 reset_dev
+# The device presents another chain at accept than at lock: refused, still
+# locked, not running.
+override
+lock
+fault "$BDF" spdm_untrusted_root
+accept
+result spdm_accept_chain_changed_refused "$([ "$WERR" = "Bad message" ] && state_is_locked &&
+	dmesg | grep -q "$BDF: SPDM: device not measured again: certificate chain changed"
+	echo $?)" "'$WERR'; $(state_line)"
+fault "$BDF" none
+reset_dev
 # VENDOR_DEFINED (TDISP) before VCA: a fresh device refuses it (SPDM ERROR
 # UnexpectedRequest, sent in SPDM 1.0 as no version is negotiated yet).
 rmmod devsec_pci && rmmod devsec_tsm && rmmod devsec_bus && load_all
