@@ -154,14 +154,24 @@ impl Evidence {
         let caps = Caps::decode(&binary("tdisp_caps")?)?;
         let report = Report::decode(&binary("interface_report")?)?;
         // A kernel or TSM without SPDM authentication has none (ENOENT, ENODATA).
-        let measurements = match sys.read(&format!("{dir}/measurements")) {
-            Ok(msg) => Some(decode_measurements(&msg)?),
-            Err(_) => None,
+        // Absent (ENOENT, an older kernel) or empty (ENODATA, a TSM that did not
+        // authenticate the device): no SPDM evidence. Any other error is one.
+        let optional = |attr: &str| {
+            let path = format!("{dir}/{attr}");
+            match sys.read(&path) {
+                Ok(bytes) => Ok(Some(bytes)),
+                Err(e) if matches!(e.raw_os_error(), Some(errno::ENOENT | errno::ENODATA)) => {
+                    Ok(None)
+                }
+                Err(e) => Err(read_error(&path, &e)),
+            }
         };
-        let root_sha384 = match sys.read(&format!("{dir}/cert_chain")) {
-            Ok(chain) => Some(chain_root_sha384(&chain)?),
-            Err(_) => None,
-        };
+        let measurements = optional("measurements")?
+            .map(|msg| decode_measurements(&msg))
+            .transpose()?;
+        let root_sha384 = optional("cert_chain")?
+            .map(|chain| chain_root_sha384(&chain))
+            .transpose()?;
         Ok(Self {
             generation,
             tdisp_version,

@@ -29,6 +29,8 @@ pub mod errno {
     pub const EACCES: i32 = 13;
     /// Operation not permitted.
     pub const EPERM: i32 = 1;
+    /// No data available: SPDM evidence of a device the TSM did not authenticate.
+    pub const ENODATA: i32 = 61;
 }
 
 /// Returns the symbolic name of an I/O error's errno, or the error text.

@@ -120,6 +120,7 @@ fn measurements_in_the_policy_are_validated() {
         "measurements = { 1 = \"0\" }",
         "measurements = { 1 = \"zz\" }",
         "measurements = { 1 = \"\" }",
+        "measurements = { 1 = \"+f\" }",
     ] {
         assert!(
             Policy::parse(&format!("{RULE}{bad}\n"), "test").is_err(),
