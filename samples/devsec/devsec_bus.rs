@@ -1545,7 +1545,11 @@ fn state_show(files: &EndpointFiles, f: &mut fmt::Formatter<'_>) -> fmt::Result 
 }
 
 fn spdm_state_show(files: &EndpointFiles, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let spdm = files.emulator.spdm.get(files.index).map(|spdm| spdm.lock().state_name());
+    let spdm = files
+        .emulator
+        .spdm
+        .get(files.index)
+        .map(|spdm| spdm.lock().state_name());
     writeln!(f, "{}", spdm.unwrap_or("none"))
 }
 
