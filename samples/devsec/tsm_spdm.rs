@@ -66,6 +66,7 @@ use crate::spdm::{
 };
 use crate::spdm_hash::KernelSha384;
 use kernel::{
+    alloc::AllocError,
     bindings,
     crypto::Sha384,
     fmt,
@@ -135,8 +136,6 @@ impl From<AllocError> for Failure {
         Self::Keyring(ENOMEM)
     }
 }
-
-use kernel::alloc::AllocError;
 
 impl Failure {
     /// Returns the errno reported for this failure (see the table in the TSM's
@@ -334,8 +333,7 @@ pub(crate) struct Authenticated {
     pub(crate) nonce: Nonce,
 }
 
-/// Sends the SPDM request in the first `len` bytes of the request buffer and returns the
-/// response; the embedder's DOE exchange.
+/// How SPDM messages reach the device: the TSM's DOE exchange on the function's mailbox.
 pub(crate) trait Transport {
     /// Exchanges `req`; returns the response.
     fn exchange(&mut self, req: &[u8]) -> Result<&[u8], Failure>;
