@@ -45,6 +45,14 @@ use kernel::{
     firmware::Firmware,
     prelude::*,
     str::CString,
+    sync::atomic::{
+        Atomic,
+        Relaxed, //
+    },
+    time::{
+        Instant,
+        Monotonic, //
+    },
 };
 
 /// The device's immutable ROM, as measured into block 1.
@@ -54,6 +62,11 @@ pub(crate) const ROM_IMAGE: &[u8] = b"devsec_bus immutable ROM v1";
 /// `spdm_measurement_changes` fault applies.
 pub(crate) const FIRMWARE_IMAGES: [&[u8]; 2] =
     [b"devsec_bus firmware v1", b"devsec_bus firmware v2"];
+
+/// Nanoseconds the endpoints spent signing since the module was loaded (debugfs
+/// `devsec_bus/spdm/sign_ns`): the device's share of an SPDM exchange, which a real device
+/// spends in its own hardware, not on the host's CPUs.
+pub(crate) static SIGN_NS: Atomic<u64> = Atomic::new(0);
 
 /// Number of distinct device keys the harness generates; endpoint `i` uses key `i % KEYS`.
 const KEYS: usize = 8;
@@ -83,10 +96,18 @@ pub(crate) struct SpdmFaults {
     pub(crate) truncated_cert: bool,
     /// ALGORITHMS selects ECDSA P-384 instead of RSASSA-3072.
     pub(crate) bad_algorithms: bool,
+    /// ALGORITHMS selects no measurement specification: the device offers no measurements.
+    pub(crate) no_measurements: bool,
+    /// CERTIFICATE responses carry at most [`SHORT_PORTION_LEN`] bytes, whatever was asked
+    /// for: valid SPDM, but the chain takes more requests than the TSM allows.
+    pub(crate) short_portions: bool,
 }
 
+/// The portion of a CERTIFICATE response with the `spdm_short_portions` fault.
+const SHORT_PORTION_LEN: u16 = 16;
+
 /// The `fault` words of the SPDM faults, in the order of [`SpdmFaults::flags`].
-pub(crate) const SPDM_FAULT_NAMES: [&str; 8] = [
+pub(crate) const SPDM_FAULT_NAMES: [&str; 10] = [
     "spdm_challenge_bad_sig",
     "spdm_meas_bad_sig",
     "spdm_untrusted_root",
@@ -95,11 +116,13 @@ pub(crate) const SPDM_FAULT_NAMES: [&str; 8] = [
     "spdm_stale_nonce",
     "spdm_truncated_cert",
     "spdm_bad_algorithms",
+    "spdm_no_measurements",
+    "spdm_short_portions",
 ];
 
 impl SpdmFaults {
     /// Returns the faults as flags, in the order of [`SPDM_FAULT_NAMES`].
-    pub(crate) fn flags(&self) -> [bool; 8] {
+    pub(crate) fn flags(&self) -> [bool; 10] {
         [
             self.challenge_bad_sig,
             self.meas_bad_sig,
@@ -109,6 +132,8 @@ impl SpdmFaults {
             self.stale_nonce,
             self.truncated_cert,
             self.bad_algorithms,
+            self.no_measurements,
+            self.short_portions,
         ]
     }
 
@@ -123,6 +148,8 @@ impl SpdmFaults {
             "spdm_stale_nonce" => &mut self.stale_nonce,
             "spdm_truncated_cert" => &mut self.truncated_cert,
             "spdm_bad_algorithms" => &mut self.bad_algorithms,
+            "spdm_no_measurements" => &mut self.no_measurements,
+            "spdm_short_portions" => &mut self.short_portions,
             _ => return false,
         };
         *flag = true;
@@ -230,10 +257,13 @@ impl DeviceIdentity for Identity {
     }
 
     fn sign(&self, message: &SignedMessage, signature: &mut Signature) -> Result<(), CryptoError> {
+        let start = Instant::<Monotonic>::now();
         let digest = Sha384::digest(message);
-        match self.key.sign(&digest, signature) {
-            Ok(SIGNATURE_LEN) => {}
-            _ => return Err(CryptoError),
+        let signed = self.key.sign(&digest, signature);
+        let ns = (Instant::<Monotonic>::now() - start).as_nanos();
+        SIGN_NS.add(u64::try_from(ns).unwrap_or(0), Relaxed);
+        if signed != Ok(SIGNATURE_LEN) {
+            return Err(CryptoError);
         }
         let faults = self.faults.get();
         let corrupt = if signs(message, SignedOp::ChallengeAuth) {
@@ -347,6 +377,17 @@ impl SpdmEndpoint {
                 nonce.fill(STALE_NONCE);
             }
         }
+        if faults.short_portions && code == Some(Code::GetCertificate as u8) {
+            // Length, after the header and Offset: the device answers as if asked for less.
+            let len = request
+                .get_mut(6..8)
+                .and_then(|b| <&mut [u8; 2]>::try_from(b).ok());
+            if let Some(len) = len {
+                *len = u16::from_le_bytes(*len)
+                    .min(SHORT_PORTION_LEN)
+                    .to_le_bytes();
+            }
+        }
 
         let mut n = loaded.responder.handle(request, &mut loaded.rsp, rng);
         let rsp = loaded.rsp.get_mut(..n)?;
@@ -359,6 +400,13 @@ impl SpdmEndpoint {
             // OtherParamsSelection and MeasurementHashAlgo.
             if let Some(sel) = rsp.get_mut(12..16) {
                 sel.copy_from_slice(&alg::BASE_ASYM_ECDSA_P384.to_le_bytes());
+            }
+        }
+        if faults.no_measurements && answer == Some(Code::Algorithms as u8) {
+            // MeasurementSpecificationSel and MeasurementHashAlgo.
+            if let Some([spec, _, hash @ ..]) = rsp.get_mut(6..12) {
+                *spec = 0;
+                hash.fill(0);
             }
         }
         if faults.measurement_changes && answer == Some(Code::Measurements as u8) {

@@ -14,6 +14,8 @@
 //!   [`spdm::Responder`] (see `bus_spdm.rs` for its identity), and, once SPDM algorithms are
 //!   negotiated, TDISP in VENDOR_DEFINED requests to a [`tdisp::Responder`]; a VENDOR_DEFINED
 //!   request before that goes to the SPDM responder, which refuses it (UnexpectedRequest);
+//!   with `spdm=0` TDISP is taken without negotiation, as by a device that does not require
+//!   authentication (for benchmarks of the driver core that RSA signing would dominate);
 //! - an IDE extended capability (one selective stream) at 0x180.
 //!
 //! Endpoint `i` sits at slot `i % 32`, function `i / 32`: the first 32 are single-function
@@ -70,8 +72,9 @@
 //!   `spdm_malformed_cert` (the leaf certificate is not valid X.509), `spdm_measurement_changes`
 //!   (the firmware measurement changes after the next MEASUREMENTS), `spdm_stale_nonce`
 //!   (MEASUREMENTS answers another nonce than the one asked with: a replay),
-//!   `spdm_truncated_cert` (CERTIFICATE responses cut short) and `spdm_bad_algorithms`
-//!   (ALGORITHMS selects ECDSA P-384).
+//!   `spdm_truncated_cert` (CERTIFICATE responses cut short), `spdm_bad_algorithms`
+//!   (ALGORITHMS selects ECDSA P-384), `spdm_no_measurements` (ALGORITHMS selects no
+//!   measurement specification) and `spdm_short_portions` (CERTIFICATE portions of 16 bytes).
 //! - `report_layout` (write one word; read: the current one): the interface report layout of
 //!   BAR0 (four 4 KiB pages) from the next LOCK_INTERFACE on: `bar` (one range, the default),
 //!   `msix` (pages 0-1, then the MSI-X table and the MSI-X PBA ranges, pages 2 and 3),
@@ -81,6 +84,10 @@
 //! - `remove` (write `1`, PFs only): surprise removal; the function and its VFs stop answering
 //!   configuration cycles and its `pci_dev` is removed. The directory stays until the module is
 //!   unloaded.
+//!
+//! `/sys/kernel/debug/devsec_bus/spdm/sign_ns` (read) is the time the endpoints spent signing
+//! SPDM responses since the module was loaded, in nanoseconds: the device's share of an SPDM
+//! exchange, which `make bench` tells apart from the TSM's.
 
 use kernel::{
     bindings,
@@ -173,7 +180,23 @@ module! {
             default: 0,
             description: "SR-IOV virtual functions per endpoint (0..=7; needs endpoints <= 32)",
         },
+        spdm: u32 {
+            default: 1,
+            description: "0: endpoints take TDISP requests without SPDM negotiation first",
+        },
     },
+}
+
+/// Returns the 0/1 module parameter `name` of value `value` as a `bool`.
+fn flag(name: &str, value: u32) -> Result<bool> {
+    match value {
+        0 => Ok(false),
+        1 => Ok(true),
+        other => {
+            pr_err!("{}={} is neither 0 nor 1\n", name, other);
+            Err(EINVAL)
+        }
+    }
 }
 
 /// Root bus number of the emulated host bridge.
@@ -495,6 +518,8 @@ struct SpdmMailbox {
     epoch: u32,
     /// Algorithms are negotiated: VENDOR_DEFINED requests (TDISP) are taken.
     negotiated: bool,
+    /// VENDOR_DEFINED requests need negotiation first (not with `spdm=0`).
+    required: bool,
     faults: SpdmFaults,
 }
 
@@ -506,6 +531,7 @@ impl SpdmMailbox {
             len: 0,
             epoch: 0,
             negotiated: false,
+            required: true,
             faults: SpdmFaults {
                 challenge_bad_sig: false,
                 meas_bad_sig: false,
@@ -515,6 +541,8 @@ impl SpdmMailbox {
                 stale_nonce: false,
                 truncated_cert: false,
                 bad_algorithms: false,
+                no_measurements: false,
+                short_portions: false,
             },
         }
     }
@@ -1099,7 +1127,7 @@ impl Endpoint {
                 // Everything but TDISP after negotiation is SPDM, for the work item; so is
                 // VENDOR_DEFINED before VCA, which the SPDM responder refuses.
                 let vendor = payload.get(1) == Some(&(spdm::Code::VendorDefinedRequest as u8));
-                if !(vendor && self.spdm.negotiated) {
+                if !(vendor && (self.spdm.negotiated || !self.spdm.required)) {
                     return self.spdm_queue(len - 8);
                 }
                 let decoded = tdisp::decode_request(payload);
@@ -1269,9 +1297,16 @@ impl Emulator {
         ep.lock().spdm_answer(epoch, rsp);
     }
 
-    /// Returns `count` endpoints with `vfs` VFs each, loading SPDM identities for `dev`.
-    /// Process context only: it fills their nonce pools.
-    fn new(dev: &Device, count: usize, vfs: usize, bar2: bool) -> Result<Arc<Self>> {
+    /// Returns `count` endpoints with `vfs` VFs each, loading SPDM identities for `dev`, that
+    /// take TDISP only after SPDM negotiation if `require_spdm`. Process context only: it fills
+    /// their nonce pools.
+    fn new(
+        dev: &Device,
+        count: usize,
+        vfs: usize,
+        bar2: bool,
+        require_spdm: bool,
+    ) -> Result<Arc<Self>> {
         let mut endpoints = KVec::with_capacity(count, GFP_KERNEL)?;
         let mut spdm = KVec::with_capacity(count, GFP_KERNEL)?;
         for index in 0..count {
@@ -1282,7 +1317,8 @@ impl Emulator {
             let devfn = devfn_of(index);
             // Function 0 of a slot announces further functions.
             let multifunction = index % SLOTS + SLOTS < count;
-            let ep = Endpoint::new(devfn, multifunction, vfs, bar2)?;
+            let mut ep = Endpoint::new(devfn, multifunction, vfs, bar2)?;
+            ep.spdm.required = require_spdm;
             endpoints.push(
                 KBox::pin_init(new_raw_spinlock_irq!(ep), GFP_KERNEL)?,
                 GFP_KERNEL,
@@ -1718,6 +1754,7 @@ struct DevsecBus {
     // bridge, which removes the bus and releases the window, then the emulator, after its
     // refill work, and last the parent of the bridge.
     _files: KVec<Pin<KBox<Scope<EndpointFiles>>>>,
+    _spdm_files: Pin<KBox<Scope<()>>>,
     _root: Dir,
     _bridge: Devres<HostBridge<Bus>>,
     _pools: Pools,
@@ -1757,15 +1794,9 @@ impl kernel::Module for DevsecBus {
         )
         .inspect_err(|e| pr_err!("no free physical address range for BARs: {:?}\n", e))?;
         let (start, end) = (window.start(), window.end());
-        let bar2 = match module_parameters::bar2.value() {
-            0 => false,
-            1 => true,
-            other => {
-                pr_err!("bar2={} is neither 0 nor 1\n", other);
-                return Err(EINVAL);
-            }
-        };
-        let emulator = Emulator::new(dev, count, vfs, bar2)?;
+        let bar2 = flag("bar2", module_parameters::bar2.value())?;
+        let spdm = flag("spdm", module_parameters::spdm.value())?;
+        let emulator = Emulator::new(dev, count, vfs, bar2, spdm)?;
         let pools = Pools(emulator.clone());
         let bridge = HostBridge::new(dev, BUSNR, window, Bus(emulator.clone()))
             .inspect_err(|e| pr_err!("registering the host bridge failed: {:?}\n", e))?;
@@ -1790,6 +1821,13 @@ impl kernel::Module for DevsecBus {
             }
         }
 
+        let spdm_files = KBox::pin_init(
+            root.scope((), c"spdm", |(), dir| {
+                dir.read_only_file(c"sign_ns", &bus_spdm::SIGN_NS);
+            }),
+            GFP_KERNEL,
+        )?;
+
         pr_info!(
             "{} TDISP endpoint(s) on {:04x}:{:02x}, BAR window [mem {:#x}-{:#x}]\n",
             count,
@@ -1804,6 +1842,7 @@ impl kernel::Module for DevsecBus {
         Ok(Self {
             domain,
             _files: files,
+            _spdm_files: spdm_files,
             _root: root,
             _bridge: bridge,
             _pools: pools,

@@ -552,6 +552,12 @@ spdm_fault spdm_fault_bad_algorithms spdm_bad_algorithms "Package not installed"
 rmmod devsec_pci && rmmod devsec_tsm && modprobe devsec_tsm && modprobe devsec_pci && find_tsm
 spdm_fault spdm_fault_truncated_cert spdm_truncated_cert "Protocol error" \
 	"unacceptable response: Codec"
+# Valid but tiny CERTIFICATE portions: the TSM stops asking after a bound.
+spdm_fault spdm_fault_short_portions spdm_short_portions "Protocol error" \
+	"certificate chain needs more than 32 requests"
+# ALGORITHMS without a measurement specification: nothing to attest with.
+spdm_fault spdm_fault_no_measurements spdm_no_measurements "Operation not supported" \
+	"device does not offer DMTF measurements"
 # The measurements change between the lock and the accept: accept refuses,
 # the device stays locked, not running.
 override
@@ -584,6 +590,16 @@ result spdm_fault_vendor_before_vca "$([ "$WERR" = "Protocol error" ] && state_i
 	[ "$st0" = none ] && [ "$(spdm_state)" = NOT_STARTED ] &&
 	dmesg | grep -q "$BDF: TDISP GET_TDISP_VERSION: unacceptable response: Codec(BadSpdmVersion"
 	echo $?)" "'$WERR'; SPDM state $st0 -> $(spdm_state); $(state_line)"
+# A device that does not require authentication (devsec_bus spdm=0) takes
+# TDISP at once, so that skip_spdm locks it, unauthenticated.
+rmmod devsec_pci && rmmod devsec_tsm && rmmod devsec_bus && load_all spdm=0
+wr /sys/kernel/debug/devsec_tsm/skip_spdm 1
+lock
+result bus_spdm_off_tdisp_without_vca "$([ -z "$WERR" ] && state_is_locked &&
+	[ "$(spdm_state)" = none ] && dmesg | grep -q "$BDF: SPDM: skipped (skip_spdm)"
+	echo $?)" "'$WERR'; SPDM state $(spdm_state); $(state_line)"
+unlock
+rmmod devsec_pci && rmmod devsec_tsm && rmmod devsec_bus && load_all
 wr /sys/kernel/debug/devsec_tsm/skip_spdm 0
 cycle
 result spdm_faults_cleared_cycle_works $?
