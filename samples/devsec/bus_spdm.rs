@@ -87,6 +87,9 @@ pub(crate) struct SpdmFaults {
     /// The leaf certificate of the chain is not valid DER X.509 (the chain framing and its
     /// digests are consistent, so only the certificate parser notices).
     pub(crate) malformed_cert: bool,
+    /// The leaf certificate's signature is not its issuer's over it (the certificate parses
+    /// and names the trusted root as issuer; its serial number changed after signing).
+    pub(crate) forged_cert: bool,
     /// After the next MEASUREMENTS it serves, the device reports updated firmware.
     pub(crate) measurement_changes: bool,
     /// The device answers GET_MEASUREMENTS as if asked with another nonce: a replayed,
@@ -107,11 +110,12 @@ pub(crate) struct SpdmFaults {
 const SHORT_PORTION_LEN: u16 = 16;
 
 /// The `fault` words of the SPDM faults, in the order of [`SpdmFaults::flags`].
-pub(crate) const SPDM_FAULT_NAMES: [&str; 10] = [
+pub(crate) const SPDM_FAULT_NAMES: [&str; 11] = [
     "spdm_challenge_bad_sig",
     "spdm_meas_bad_sig",
     "spdm_untrusted_root",
     "spdm_malformed_cert",
+    "spdm_forged_cert",
     "spdm_measurement_changes",
     "spdm_stale_nonce",
     "spdm_truncated_cert",
@@ -122,12 +126,13 @@ pub(crate) const SPDM_FAULT_NAMES: [&str; 10] = [
 
 impl SpdmFaults {
     /// Returns the faults as flags, in the order of [`SPDM_FAULT_NAMES`].
-    pub(crate) fn flags(&self) -> [bool; 10] {
+    pub(crate) fn flags(&self) -> [bool; 11] {
         [
             self.challenge_bad_sig,
             self.meas_bad_sig,
             self.untrusted_root,
             self.malformed_cert,
+            self.forged_cert,
             self.measurement_changes,
             self.stale_nonce,
             self.truncated_cert,
@@ -144,6 +149,7 @@ impl SpdmFaults {
             "spdm_meas_bad_sig" => &mut self.meas_bad_sig,
             "spdm_untrusted_root" => &mut self.untrusted_root,
             "spdm_malformed_cert" => &mut self.malformed_cert,
+            "spdm_forged_cert" => &mut self.forged_cert,
             "spdm_measurement_changes" => &mut self.measurement_changes,
             "spdm_stale_nonce" => &mut self.stale_nonce,
             "spdm_truncated_cert" => &mut self.truncated_cert,
@@ -163,12 +169,13 @@ enum ChainKind {
     Trusted = 0,
     Untrusted = 1,
     Malformed = 2,
+    Forged = 3,
 }
 
 /// The identity of one endpoint.
 struct Identity {
     /// SPDM chains, by [`ChainKind`].
-    chains: [KVec<u8>; 3],
+    chains: [KVec<u8>; 4],
     /// The leaf's private key.
     key: Sig,
     /// Block 1.
@@ -210,6 +217,26 @@ fn malformed(chain: &[u8]) -> Result<KVec<u8>> {
     Ok(bad)
 }
 
+/// Returns `chain` with the serial number of its leaf certificate changed after the root
+/// signed it: the certificate parses and names the root as issuer, its signature is a valid
+/// signature of the root, but not over this certificate.
+fn forged(chain: &[u8]) -> Result<KVec<u8>> {
+    let certs = chain.get(CERT_CHAIN_HEADER_LEN..).ok_or(EINVAL)?;
+    let root = spdm::first_certificate(certs).ok_or(EINVAL)?;
+    // Certificate and TBSCertificate SEQUENCE headers (4 bytes each), the version (5 bytes),
+    // then the serial number's INTEGER: tag, length, value.
+    let serial = CERT_CHAIN_HEADER_LEN + root.len() + 13;
+    if chain.get(serial) != Some(&0x02) {
+        return Err(EINVAL);
+    }
+    let len = usize::from(*chain.get(serial + 1).ok_or(EINVAL)?);
+    let mut bad = KVec::with_capacity(chain.len(), GFP_KERNEL)?;
+    bad.extend_from_slice(chain, GFP_KERNEL)?;
+    // The last byte of the value: the number stays positive and its encoding minimal.
+    *bad.get_mut(serial + 1 + len).ok_or(EINVAL)? ^= 1;
+    Ok(bad)
+}
+
 impl Identity {
     /// Loads the identity of endpoint `index` for device `dev`.
     fn load(dev: &Device, index: usize) -> Result<Self> {
@@ -223,8 +250,9 @@ impl Identity {
         }
         let trusted = spdm_chain(certs.data())?;
         let bad = malformed(&trusted)?;
+        let fake = forged(&trusted)?;
         Ok(Self {
-            chains: [trusted, spdm_chain(other.data())?, bad],
+            chains: [trusted, spdm_chain(other.data())?, bad, fake],
             key,
             rom: Sha384::digest(ROM_IMAGE),
             firmware: [
@@ -250,6 +278,8 @@ impl DeviceIdentity for Identity {
             ChainKind::Untrusted
         } else if faults.malformed_cert {
             ChainKind::Malformed
+        } else if faults.forged_cert {
+            ChainKind::Forged
         } else {
             ChainKind::Trusted
         };

@@ -69,7 +69,8 @@
 //!   endpoint; set on a VF, they act on its PF, which answers for it. So are the SPDM faults,
 //!   each armed until `none`: `spdm_challenge_bad_sig` and `spdm_meas_bad_sig` (CHALLENGE_AUTH
 //!   or MEASUREMENTS signed wrongly), `spdm_untrusted_root` (the chain ends in another root),
-//!   `spdm_malformed_cert` (the leaf certificate is not valid X.509), `spdm_measurement_changes`
+//!   `spdm_malformed_cert` (the leaf certificate is not valid X.509), `spdm_forged_cert` (the
+//!   leaf certificate's signature is not its issuer's), `spdm_measurement_changes`
 //!   (the firmware measurement changes after the next MEASUREMENTS), `spdm_stale_nonce`
 //!   (MEASUREMENTS answers another nonce than the one asked with: a replay),
 //!   `spdm_truncated_cert` (CERTIFICATE responses cut short), `spdm_bad_algorithms`
@@ -537,6 +538,7 @@ impl SpdmMailbox {
                 meas_bad_sig: false,
                 untrusted_root: false,
                 malformed_cert: false,
+                forged_cert: false,
                 measurement_changes: false,
                 stale_nonce: false,
                 truncated_cert: false,

@@ -191,6 +191,10 @@ impl fmt::Display for Failure {
             Self::Chain(err, n) if *err == EBADMSG => {
                 write!(f, "certificate {n} of the chain is malformed")
             }
+            Self::Chain(err, n) if *err == EKEYREJECTED => write!(
+                f,
+                "certificate {n} of the chain: its issuer's signature does not verify"
+            ),
             Self::Chain(err, n) => write!(
                 f,
                 "certificate {n} of the chain refused ({})",

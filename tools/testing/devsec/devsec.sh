@@ -541,6 +541,10 @@ spdm_fault spdm_fault_untrusted_root spdm_untrusted_root "Required key not avail
 	"certificate 0 of the chain is not signed by a trust anchor"
 spdm_fault spdm_fault_malformed_cert spdm_malformed_cert "Bad message" \
 	"certificate 1 of the chain is malformed"
+# A leaf that names the trusted root as issuer, with the root's signature of
+# another certificate: the keyring's chain restriction refuses it.
+spdm_fault spdm_fault_forged_cert spdm_forged_cert "Key was rejected by service" \
+	"certificate 1 of the chain: its issuer's signature does not verify"
 # A replayed MEASUREMENTS (signed over another requester nonce): the nonce is
 # in the signed transcript, so the signature does not verify.
 spdm_fault spdm_fault_nonce_not_echoed spdm_stale_nonce "Key was rejected by service" \
