@@ -232,7 +232,7 @@ mod tests {
     fn requests_may_carry_doe_padding() {
         for req in requests() {
             let msg = encode(&req);
-            let mut padded = msg;
+            let mut padded = msg.clone();
             for pad in 1..=MAX_PADDING + 1 {
                 padded.push(0xff);
                 let got = Request::decode_padded(padded.bytes());

@@ -12,11 +12,70 @@
 //! changes the output with overwhelming likelihood for the inputs used here. They have no
 //! security whatsoever and must never be used outside the tests.
 //!
-//! Nothing here asserts: a fixture that cannot be set up leaves its value empty, and the
-//! test using it fails on its own `assert!`.
+//! # On the heap
+//!
+//! The suites run in the kernel, on a 16 KiB stack, so every buffer and every fixture
+//! larger than a few hundred bytes lives in a [`KBox`]: the message buffers ([`Msg`]),
+//! the certificate chains ([`Chain`]) and the responders and requesters of [`Device`] and
+//! [`Session`]. Only a requester (about 9 KiB) is still built on the stack before it moves,
+//! in a frame of its own ([`Session::with`]).
+//!
+//! Nothing here asserts: a fixture that cannot be set up leaves its value empty (a buffer
+//! without bytes, a constructor returning `None`), and the test using it fails on its own
+//! `assert!`.
 
 use crate::spdm::*;
-use core::cell::Cell;
+use core::{
+    cell::Cell,
+    ops::{Deref, DerefMut},
+};
+use kernel::prelude::{KBox, GFP_KERNEL};
+
+/// Moves `value` to the heap; `None` if there is no memory.
+pub(crate) fn boxed<T>(value: T) -> Option<KBox<T>> {
+    KBox::new(value, GFP_KERNEL).ok()
+}
+
+/// `N` bytes on the heap, zeroed; no bytes at all if they could not be allocated. Derefs to
+/// its bytes.
+pub(crate) struct HeapBuf<const N: usize>(Option<KBox<[u8; N]>>);
+
+impl<const N: usize> HeapBuf<N> {
+    /// Allocates `N` zeroed bytes.
+    pub(crate) fn new() -> Self {
+        Self(boxed([0; N]))
+    }
+}
+
+impl<const N: usize> Clone for HeapBuf<N> {
+    fn clone(&self) -> Self {
+        Self(self.0.as_deref().and_then(|bytes| {
+            let mut copy = boxed([0; N])?;
+            *copy = *bytes;
+            Some(copy)
+        }))
+    }
+}
+
+impl<const N: usize> Deref for HeapBuf<N> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match &self.0 {
+            Some(bytes) => bytes.as_slice(),
+            None => &[],
+        }
+    }
+}
+
+impl<const N: usize> DerefMut for HeapBuf<N> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match &mut self.0 {
+            Some(bytes) => bytes.as_mut_slice(),
+            None => &mut [],
+        }
+    }
+}
 
 /// The test double of SHA-384: six 64-bit lanes, each byte mixed into all of them.
 pub(crate) struct ToyHash {
@@ -120,16 +179,16 @@ pub(crate) const CHAIN_CAP: usize = 4096;
 
 /// A certificate chain in SPDM format: header, root hash, a root and a leaf "certificate"
 /// (DER-framed filler).
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub(crate) struct Chain {
-    pub(crate) buf: [u8; CHAIN_CAP],
+    pub(crate) buf: HeapBuf<CHAIN_CAP>,
     pub(crate) len: usize,
 }
 
 impl Chain {
     /// A chain with a root of `root_len` and a leaf of `leaf_len` content bytes.
     pub(crate) fn new(root_len: usize, leaf_len: usize) -> Self {
-        let mut buf = [0u8; CHAIN_CAP];
+        let mut buf = HeapBuf::new();
         let certs_at = CERT_CHAIN_HEADER_LEN;
         let root = fake_cert(buf.get_mut(certs_at..).unwrap_or(&mut []), root_len, 0x11);
         let leaf_at = certs_at + root;
@@ -145,8 +204,23 @@ impl Chain {
         Self { buf, len }
     }
 
+    /// Returns the chain.
     pub(crate) fn bytes(&self) -> &[u8] {
         self.buf.get(..self.len).unwrap_or(&[])
+    }
+
+    /// Flips bit 0 of byte `at`.
+    pub(crate) fn flip(&mut self, at: usize) {
+        if let Some(byte) = self.buf.get_mut(at) {
+            *byte ^= 0x01;
+        }
+    }
+
+    /// Sets byte `at` to `value`.
+    pub(crate) fn set(&mut self, at: usize, value: u8) {
+        if let Some(byte) = self.buf.get_mut(at) {
+            *byte = value;
+        }
     }
 }
 
@@ -264,16 +338,17 @@ pub(crate) fn fill(seed: &mut u32, buf: &mut [u8]) {
 }
 
 /// A message buffer large enough for any message of the library.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub(crate) struct Msg {
-    pub(crate) buf: [u8; MAX_MESSAGE_LEN],
+    pub(crate) buf: HeapBuf<MAX_MESSAGE_LEN>,
     pub(crate) len: usize,
 }
 
 impl Msg {
+    /// Returns an empty message.
     pub(crate) fn new() -> Self {
         Self {
-            buf: [0; MAX_MESSAGE_LEN],
+            buf: HeapBuf::new(),
             len: 0,
         }
     }
@@ -398,22 +473,24 @@ pub(crate) const fn get_measurements(signed: bool, operation: u8, nonce: Nonce) 
 /// A responder over the test device.
 pub(crate) type TestResponder = Responder<ToyDevice, ToyHash>;
 
-/// A responder, its random number generator and a response buffer.
+/// A responder and its random number generator.
 pub(crate) struct Device {
-    pub(crate) responder: TestResponder,
+    pub(crate) responder: KBox<TestResponder>,
     pub(crate) seed: u32,
 }
 
 impl Device {
-    pub(crate) fn new() -> Self {
+    /// A responder over the test device; `None` if there is no memory.
+    pub(crate) fn new() -> Option<Self> {
         Self::with(ToyDevice::new())
     }
 
-    pub(crate) fn with(device: ToyDevice) -> Self {
-        Self {
-            responder: Responder::new(device),
+    /// A responder over `device`; `None` if there is no memory.
+    pub(crate) fn with(device: ToyDevice) -> Option<Self> {
+        Some(Self {
+            responder: boxed(Responder::new(device))?,
             seed: 0x1234_5678,
-        }
+        })
     }
 
     /// Sends raw `request`; returns the response.
@@ -481,23 +558,29 @@ pub(crate) const STATES: [ConnectionState; 5] = [
 /// A requester wired to a responder over the test device.
 pub(crate) struct Session {
     pub(crate) device: Device,
-    pub(crate) requester: Requester<ToyHash>,
+    pub(crate) requester: KBox<Requester<ToyHash>>,
     pub(crate) verifier: ToyVerifier,
     pub(crate) last: Msg,
 }
 
 impl Session {
-    pub(crate) fn new() -> Self {
+    /// A session with the test device; `None` if there is no memory.
+    pub(crate) fn new() -> Option<Self> {
         Self::with(ToyDevice::new())
     }
 
-    pub(crate) fn with(device: ToyDevice) -> Self {
-        Self {
-            device: Device::with(device),
-            requester: Requester::new(),
+    /// A session with `device`; `None` if there is no memory.
+    ///
+    /// Never inlined: the requester is built on the stack before it moves to the heap, and
+    /// that frame must be gone before the test goes on.
+    #[inline(never)]
+    pub(crate) fn with(device: ToyDevice) -> Option<Self> {
+        Some(Self {
+            device: Device::with(device)?,
+            requester: boxed(Requester::new())?,
             verifier: ToyVerifier::new(),
             last: Msg::new(),
-        }
+        })
     }
 
     /// Sends `req` through the requester, lets `tamper` change the response, and hands it

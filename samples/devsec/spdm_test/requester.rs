@@ -15,7 +15,9 @@ mod tests {
     /// Runs VCA with `tamper` applied to the response of step `step` (0 VERSION, 1
     /// CAPABILITIES, 2 ALGORITHMS); returns the result of that step.
     fn vca_with(step: usize, tamper: impl FnOnce(&mut Msg)) -> Result<(), RequesterError> {
-        let mut s = Session::new();
+        let Some(mut s) = Session::new() else {
+            return Err(RequesterError::WrongState);
+        };
         let steps = [Request::GetVersion, get_capabilities(), negotiate()];
         for req in steps.iter().take(step) {
             s.exchange(req)?;
@@ -28,8 +30,10 @@ mod tests {
 
     #[test]
     fn requests_out_of_order_are_refused_before_sending() {
-        let mut s = Session::new();
-        let mut buf = [0u8; MAX_MESSAGE_LEN];
+        let s = Session::new();
+        assert!(s.is_some());
+        let Some(mut s) = s else { return };
+        let mut buf = HeapBuf::<MAX_MESSAGE_LEN>::new();
         let early = [
             get_capabilities(),
             negotiate(),
@@ -69,7 +73,9 @@ mod tests {
 
     #[test]
     fn response_without_a_request_is_refused() {
-        let mut s = Session::new();
+        let s = Session::new();
+        assert!(s.is_some());
+        let Some(mut s) = s else { return };
         let verifier = ToyVerifier::new();
         let rsp = [0x10, 0x04, 0, 0, 0, 1, 0, 0x12];
         assert_eq!(
@@ -80,7 +86,9 @@ mod tests {
 
     #[test]
     fn error_responses_are_reported_with_code_and_data() {
-        let mut s = Session::new();
+        let s = Session::new();
+        assert!(s.is_some());
+        let Some(mut s) = s else { return };
         let got = s.exchange_with(&Request::GetVersion, |rsp| {
             *rsp = Msg::from(&[0x10, 0x7f, 0x03, 0])
         });
@@ -194,13 +202,17 @@ mod tests {
 
     #[test]
     fn algorithms_alg_struct_selections_must_be_empty() {
-        let mut s = Session::new();
+        let s = Session::new();
+        assert!(s.is_some());
+        let Some(mut s) = s else { return };
         assert!(s.exchange(&Request::GetVersion).is_ok());
         assert!(s.exchange(&get_capabilities()).is_ok());
         let offer = Request::NegotiateAlgorithms(libspdm_like_offer());
         let got = s.exchange_with(&offer, |rsp| rsp.set(38, 0x10));
         assert_eq!(got, Err(RequesterError::BadAlgorithms));
-        let mut s = Session::new();
+        let s = Session::new();
+        assert!(s.is_some());
+        let Some(mut s) = s else { return };
         assert!(s.exchange(&Request::GetVersion).is_ok());
         assert!(s.exchange(&get_capabilities()).is_ok());
         assert_eq!(
@@ -213,7 +225,9 @@ mod tests {
 
     #[test]
     fn digests_must_include_slot_0() {
-        let mut s = Session::new();
+        let s = Session::new();
+        assert!(s.is_some());
+        let Some(mut s) = s else { return };
         assert!(s.negotiate());
         let got = s.exchange_with(&Request::GetDigests, |rsp| rsp.set(3, 0x02));
         assert_eq!(got, Err(RequesterError::SlotMismatch));
@@ -228,7 +242,9 @@ mod tests {
 
     #[test]
     fn chain_must_have_the_digest_announced_by_digests() {
-        let mut s = Session::new();
+        let s = Session::new();
+        assert!(s.is_some());
+        let Some(mut s) = s else { return };
         assert!(s.negotiate());
         let got = s.exchange_with(&Request::GetDigests, |rsp| rsp.flip(10));
         assert!(got.is_ok());
@@ -240,7 +256,9 @@ mod tests {
 
     /// Fetches the first portion of `length` with `tamper` applied.
     fn first_portion(length: u16, tamper: impl FnOnce(&mut Msg)) -> Result<(), RequesterError> {
-        let mut s = Session::new();
+        let Some(mut s) = Session::new() else {
+            return Err(RequesterError::WrongState);
+        };
         if !s.negotiate() {
             return Err(RequesterError::WrongState);
         }
@@ -271,7 +289,9 @@ mod tests {
 
     #[test]
     fn certificate_remainder_must_stay_consistent() {
-        let mut s = Session::new();
+        let s = Session::new();
+        assert!(s.is_some());
+        let Some(mut s) = s else { return };
         assert!(s.negotiate());
         assert!(s.exchange(&get_certificate(0, 100)).is_ok());
         let req = s.requester.next_certificate(100);
@@ -292,7 +312,9 @@ mod tests {
 
     /// Fetches a chain served by a device with `chain`.
     fn fetch(chain: Chain) -> Result<(), RequesterError> {
-        let mut s = Session::with(ToyDevice::with_chain(chain));
+        let Some(mut s) = Session::with(ToyDevice::with_chain(chain)) else {
+            return Err(RequesterError::WrongState);
+        };
         if !s.negotiate() {
             return Err(RequesterError::WrongState);
         }
@@ -303,21 +325,21 @@ mod tests {
     fn assembled_chain_must_be_well_formed() {
         assert_eq!(fetch(default_chain()), Ok(()));
         let mut length = default_chain();
-        length.buf[0] ^= 1;
+        length.flip(0);
         assert_eq!(fetch(length), Err(RequesterError::BadChain));
         let mut root_hash = default_chain();
-        root_hash.buf[10] ^= 1;
+        root_hash.flip(10);
         assert_eq!(fetch(root_hash), Err(RequesterError::RootHashMismatch));
         let mut tag = default_chain();
-        tag.buf[CERT_CHAIN_HEADER_LEN] = 0x31;
+        tag.set(CERT_CHAIN_HEADER_LEN, 0x31);
         assert_eq!(fetch(tag), Err(RequesterError::BadChain));
         let mut framing = default_chain();
-        framing.buf[CERT_CHAIN_HEADER_LEN + 3] ^= 1;
+        framing.flip(CERT_CHAIN_HEADER_LEN + 3);
         assert_eq!(fetch(framing), Err(RequesterError::BadChain));
         let mut no_certs = Chain::new(0, 0);
         no_certs.len = CERT_CHAIN_HEADER_LEN;
-        no_certs.buf[0] = CERT_CHAIN_HEADER_LEN as u8;
-        no_certs.buf[1] = 0;
+        no_certs.set(0, CERT_CHAIN_HEADER_LEN as u8);
+        no_certs.set(1, 0);
         assert_eq!(fetch(no_certs), Err(RequesterError::BadChain));
     }
 
@@ -354,7 +376,9 @@ mod tests {
 
     /// Runs up to CHALLENGE with `tamper` applied to CHALLENGE_AUTH.
     fn challenge_with(kind: u8, tamper: impl FnOnce(&mut Msg)) -> Result<(), RequesterError> {
-        let mut s = Session::new();
+        let Some(mut s) = Session::new() else {
+            return Err(RequesterError::WrongState);
+        };
         if !s.authenticate_prelude() {
             return Err(RequesterError::WrongState);
         }
@@ -407,7 +431,9 @@ mod tests {
         req: Request,
         tamper: impl FnOnce(&mut Msg),
     ) -> Result<(), RequesterError> {
-        let mut s = Session::new();
+        let Some(mut s) = Session::new() else {
+            return Err(RequesterError::WrongState);
+        };
         if !s.authenticate_prelude() {
             return Err(RequesterError::WrongState);
         }
@@ -467,7 +493,9 @@ mod tests {
 
     #[test]
     fn measurement_blocks_iterate_over_a_checked_record() {
-        let mut s = Session::new();
+        let s = Session::new();
+        assert!(s.is_some());
+        let Some(mut s) = s else { return };
         assert!(s.negotiate());
         let got = s.exchange(&get_measurements(false, meas::OP_ALL, N));
         let Ok(Reply::Measurements { record, blocks, .. }) = got else {

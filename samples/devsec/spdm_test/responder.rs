@@ -78,7 +78,7 @@ mod tests {
     fn cert_chain_is_encoded_with_its_length_and_root_hash() {
         let chain = default_chain();
         let certs = chain.bytes().get(CERT_CHAIN_HEADER_LEN..).unwrap_or(&[]);
-        let mut out = [0u8; CHAIN_CAP];
+        let mut out = HeapBuf::<CHAIN_CAP>::new();
         assert_eq!(encode_cert_chain::<ToyHash>(certs, &mut out), Ok(chain.len));
         assert_eq!(out.get(..chain.len), Some(chain.bytes()));
         // Too small for the chain, and not DER at all.
@@ -101,7 +101,9 @@ mod tests {
     fn every_request_in_every_state_is_answered_or_unexpected_request() {
         for state in STATES {
             for req in all_requests() {
-                let mut dev = Device::new();
+                let dev = Device::new();
+                assert!(dev.is_some());
+                let Some(mut dev) = dev else { return };
                 dev.reach(state);
                 assert_eq!(dev.responder.state(), state);
                 let rsp = dev.request(&req);
@@ -126,7 +128,9 @@ mod tests {
             ConnectionState::AfterVersion,
             ConnectionState::AfterCapabilities,
         ] {
-            let mut dev = Device::new();
+            let dev = Device::new();
+            assert!(dev.is_some());
+            let Some(mut dev) = dev else { return };
             dev.reach(state);
             let rsp = dev.send(vendor_defined().bytes());
             assert_eq!(
@@ -141,7 +145,9 @@ mod tests {
     #[test]
     fn vendor_defined_after_negotiation_is_unsupported_request_for_the_tdisp_layer() {
         for state in [ConnectionState::Negotiated, ConnectionState::Authenticated] {
-            let mut dev = Device::new();
+            let dev = Device::new();
+            assert!(dev.is_some());
+            let Some(mut dev) = dev else { return };
             dev.reach(state);
             assert!(dev.responder.is_negotiated());
             let rsp = dev.send(vendor_defined().bytes());
@@ -160,7 +166,9 @@ mod tests {
         let codes = [0xe4, 0xe5, 0xec, 0xed, 0x85, 0xff, 0x80, 0x01, 0x04, 0x7f];
         for state in STATES {
             for code in codes {
-                let mut dev = Device::new();
+                let dev = Device::new();
+                assert!(dev.is_some());
+                let Some(mut dev) = dev else { return };
                 dev.reach(state);
                 let rsp = dev.send(&[0x12, code, 0, 0]);
                 assert_eq!(
@@ -175,7 +183,9 @@ mod tests {
     #[test]
     fn message_shorter_than_the_header_is_invalid_request() {
         for len in 0..HEADER_LEN {
-            let mut dev = Device::new();
+            let dev = Device::new();
+            assert!(dev.is_some());
+            let Some(mut dev) = dev else { return };
             dev.reach(ConnectionState::Negotiated);
             let full = [0x12, 0x81, 0, 0];
             let rsp = dev.send(full.get(..len).unwrap_or(&[]));
@@ -186,8 +196,11 @@ mod tests {
 
     #[test]
     fn short_response_buffer_ignores_the_request() {
-        let mut dev = Device::new();
-        let mut buf = [0u8; MIN_RESPONSE_LEN - 1];
+        let dev = Device::new();
+        assert!(dev.is_some());
+        let Some(mut dev) = dev else { return };
+        let mut buf = HeapBuf::<{ MIN_RESPONSE_LEN - 1 }>::new();
+        assert_eq!(buf.len(), MIN_RESPONSE_LEN - 1);
         let req = encode(&Request::GetVersion);
         let len = dev
             .responder
@@ -201,7 +214,9 @@ mod tests {
     #[test]
     fn get_version_answers_1_2_in_every_state() {
         for state in STATES {
-            let mut dev = Device::new();
+            let dev = Device::new();
+            assert!(dev.is_some());
+            let Some(mut dev) = dev else { return };
             dev.reach(state);
             let rsp = dev.request(&Request::GetVersion);
             assert_eq!(rsp.bytes(), &[0x10, 0x04, 0, 0, 0, 1, 0x00, 0x12]);
@@ -212,7 +227,9 @@ mod tests {
     #[test]
     fn get_version_resets_the_connection_from_every_state() {
         for state in STATES {
-            let mut dev = Device::new();
+            let dev = Device::new();
+            assert!(dev.is_some());
+            let Some(mut dev) = dev else { return };
             dev.reach(state);
             let rsp = dev.request(&Request::GetVersion);
             assert_eq!(dev.responder.vca().len(), 4 + rsp.len);
@@ -228,7 +245,9 @@ mod tests {
     #[test]
     fn get_version_other_than_1_0_is_version_mismatch_in_1_0() {
         for version in [0x11, 0x12, 0x13, 0x20, 0x00] {
-            let mut dev = Device::new();
+            let dev = Device::new();
+            assert!(dev.is_some());
+            let Some(mut dev) = dev else { return };
             dev.reach(ConnectionState::Negotiated);
             let rsp = dev.send(&[version, 0x84, 0, 0]);
             assert_eq!(error_code(&rsp), Some(ErrorCode::VersionMismatch));
@@ -246,7 +265,9 @@ mod tests {
                     Request::NegotiateAlgorithms(_) => ConnectionState::AfterCapabilities,
                     _ => ConnectionState::Negotiated,
                 };
-                let mut dev = Device::new();
+                let dev = Device::new();
+                assert!(dev.is_some());
+                let Some(mut dev) = dev else { return };
                 dev.reach(state);
                 let mut msg = encode(&req);
                 msg.set(0, version);
@@ -260,7 +281,9 @@ mod tests {
 
     #[test]
     fn errors_are_sent_in_1_0_before_version_and_in_1_2_after() {
-        let mut dev = Device::new();
+        let dev = Device::new();
+        assert!(dev.is_some());
+        let Some(mut dev) = dev else { return };
         let rsp = dev.request(&Request::GetDigests);
         assert_eq!(rsp.bytes(), &[0x10, 0x7f, 0x04, 0]);
         dev.reach(ConnectionState::AfterVersion);
@@ -284,14 +307,16 @@ mod tests {
                 _ => ConnectionState::Negotiated,
             };
             let full = encode(&req);
-            let mut short = full;
+            let mut short = full.clone();
             short.pop();
             let mut long = full;
             for _ in 0..=MAX_PADDING {
                 long.push(0);
             }
             for msg in [short, long] {
-                let mut dev = Device::new();
+                let dev = Device::new();
+                assert!(dev.is_some());
+                let Some(mut dev) = dev else { return };
                 dev.reach(state);
                 let rsp = dev.send(msg.bytes());
                 assert_eq!(error_code(&rsp), Some(ErrorCode::InvalidRequest));
@@ -309,7 +334,9 @@ mod tests {
                 Request::NegotiateAlgorithms(_) => ConnectionState::AfterCapabilities,
                 _ => ConnectionState::Negotiated,
             };
-            let mut plain = Device::new();
+            let plain = Device::new();
+            assert!(plain.is_some());
+            let Some(mut plain) = plain else { return };
             plain.reach(state);
             let want = plain.request(&req);
             for pad in 1..=MAX_PADDING {
@@ -317,7 +344,9 @@ mod tests {
                 for _ in 0..pad {
                     msg.push(0);
                 }
-                let mut dev = Device::new();
+                let dev = Device::new();
+                assert!(dev.is_some());
+                let Some(mut dev) = dev else { return };
                 dev.reach(state);
                 let rsp = dev.send(msg.bytes());
                 assert_eq!(rsp.bytes(), want.bytes());
@@ -330,7 +359,9 @@ mod tests {
 
     #[test]
     fn capabilities_has_the_1_2_layout_and_flags() {
-        let mut dev = Device::new();
+        let dev = Device::new();
+        assert!(dev.is_some());
+        let Some(mut dev) = dev else { return };
         dev.reach(ConnectionState::AfterVersion);
         let rsp = dev.request(&get_capabilities());
         let size = (MAX_MESSAGE_LEN as u32).to_le_bytes();
@@ -349,7 +380,9 @@ mod tests {
     fn get_capabilities_with_bad_transfer_sizes_is_invalid_request() {
         let bad = [(41, 41), (0, 4096), (4096, 4095)];
         for (data_transfer_size, max_message_size) in bad {
-            let mut dev = Device::new();
+            let dev = Device::new();
+            assert!(dev.is_some());
+            let Some(mut dev) = dev else { return };
             dev.reach(ConnectionState::AfterVersion);
             let req = Request::GetCapabilities(CapabilityParams {
                 ct_exponent: 0,
@@ -367,16 +400,22 @@ mod tests {
 
     // ---- NEGOTIATE_ALGORITHMS -------------------------------------------------------------
 
-    fn algorithms_for(offer: AlgorithmsOffer) -> (Device, Msg) {
-        let mut dev = Device::new();
+    /// Sends NEGOTIATE_ALGORITHMS with `offer`; returns the device (`None`, and an empty
+    /// response, if there is no memory for it) and the response.
+    fn algorithms_for(offer: AlgorithmsOffer) -> (Option<Device>, Msg) {
+        let Some(mut dev) = Device::new() else {
+            return (None, Msg::new());
+        };
         dev.reach(ConnectionState::AfterCapabilities);
         let rsp = dev.request(&Request::NegotiateAlgorithms(offer));
-        (dev, rsp)
+        (Some(dev), rsp)
     }
 
     #[test]
     fn algorithms_select_rsassa_3072_sha_384_and_dmtf_measurements() {
         let (dev, rsp) = algorithms_for(libspdm_like_offer());
+        assert!(dev.is_some());
+        let Some(dev) = dev else { return };
         assert_eq!(code_of(&rsp), Some(Code::Algorithms));
         assert_eq!(rsp.len, ALGORITHMS_FIXED_LEN + 4 * 4);
         assert_eq!(rsp.get(2), 4);
@@ -404,6 +443,8 @@ mod tests {
         };
         for offer in [only_ecdsa, only_sha_256] {
             let (dev, rsp) = algorithms_for(offer);
+            assert!(dev.is_some());
+            let Some(dev) = dev else { return };
             assert_eq!(error_code(&rsp), Some(ErrorCode::InvalidRequest));
             assert_eq!(dev.responder.state(), ConnectionState::AfterCapabilities);
         }
@@ -411,7 +452,9 @@ mod tests {
 
     #[test]
     fn negotiate_algorithms_length_field_must_be_the_message_length() {
-        let mut dev = Device::new();
+        let dev = Device::new();
+        assert!(dev.is_some());
+        let Some(mut dev) = dev else { return };
         dev.reach(ConnectionState::AfterCapabilities);
         let mut msg = encode(&negotiate());
         msg.set_u16(4, msg.len as u16 + 1);
@@ -464,7 +507,9 @@ mod tests {
         let (_, rsp) = algorithms_for(with(&[2, 4]));
         assert_eq!(code_of(&rsp), Some(Code::Algorithms));
         // A fixed byte count other than 2.
-        let mut dev = Device::new();
+        let dev = Device::new();
+        assert!(dev.is_some());
+        let Some(mut dev) = dev else { return };
         dev.reach(ConnectionState::AfterCapabilities);
         let mut msg = encode(&Request::NegotiateAlgorithms(with(&[2])));
         msg.set(NEGOTIATE_ALGORITHMS_FIXED_LEN + 1, 0x30);
@@ -487,7 +532,9 @@ mod tests {
             measurement_spec: 0,
             ..AlgorithmsOffer::ours()
         };
-        let (mut dev, rsp) = algorithms_for(offer);
+        let (dev, rsp) = algorithms_for(offer);
+        assert!(dev.is_some());
+        let Some(mut dev) = dev else { return };
         assert_eq!(code_of(&rsp), Some(Code::Algorithms));
         assert_eq!((rsp.get(6), rsp.buf.get(8..12)), (0, Some(&[0u8; 4][..])));
         let rsp = dev.request(&get_measurements(false, meas::OP_COUNT, N));
@@ -502,7 +549,9 @@ mod tests {
 
     #[test]
     fn digests_carries_the_chain_digest_of_slot_0() {
-        let mut dev = Device::new();
+        let dev = Device::new();
+        assert!(dev.is_some());
+        let Some(mut dev) = dev else { return };
         dev.reach(ConnectionState::Negotiated);
         let rsp = dev.request(&Request::GetDigests);
         assert_eq!(rsp.len, HEADER_LEN + HASH_LEN);
@@ -515,7 +564,9 @@ mod tests {
     fn missing_chain_is_unspecified() {
         let mut device = ToyDevice::new();
         device.chain.len = 0;
-        let mut dev = Device::with(device);
+        let dev = Device::with(device);
+        assert!(dev.is_some());
+        let Some(mut dev) = dev else { return };
         dev.reach(ConnectionState::Negotiated);
         assert_eq!(
             error_code(&dev.request(&Request::GetDigests)),
@@ -534,7 +585,11 @@ mod tests {
         if let Some(dst) = device.chain.buf.get_mut(200..204) {
             dst.copy_from_slice(b"FAIL");
         }
-        let mut responder: Responder<ToyDevice, FlakyHash> = Responder::new(device);
+        let responder = boxed(Responder::<ToyDevice, FlakyHash>::new(device));
+        assert!(responder.is_some());
+        let Some(mut responder) = responder else {
+            return;
+        };
         let mut seed = 7;
         let mut send = |responder: &mut Responder<ToyDevice, FlakyHash>, req: &Request| {
             let msg = encode(req);
@@ -606,7 +661,9 @@ mod tests {
         let chain = default_chain();
         let len = chain.len;
         for length in [1u16, 7, 64, 100, 511, 512, 1000, 0xffff] {
-            let mut dev = Device::new();
+            let dev = Device::new();
+            assert!(dev.is_some());
+            let Some(mut dev) = dev else { return };
             dev.reach(ConnectionState::Negotiated);
             let (got, got_len, portions) = fetch_raw(&mut dev, length);
             assert_eq!(got_len, len);
@@ -618,7 +675,9 @@ mod tests {
 
     #[test]
     fn get_certificate_remainder_counts_down_to_zero() {
-        let mut dev = Device::new();
+        let dev = Device::new();
+        assert!(dev.is_some());
+        let Some(mut dev) = dev else { return };
         dev.reach(ConnectionState::Negotiated);
         let len = default_chain().len;
         let rsp = dev.request(&get_certificate(100, 50));
@@ -637,7 +696,9 @@ mod tests {
 
     #[test]
     fn get_certificate_portion_is_clamped_to_the_requester_transfer_size() {
-        let mut dev = Device::new();
+        let dev = Device::new();
+        assert!(dev.is_some());
+        let Some(mut dev) = dev else { return };
         dev.reach(ConnectionState::AfterVersion);
         let req = Request::GetCapabilities(CapabilityParams {
             ct_exponent: 0,
@@ -675,7 +736,9 @@ mod tests {
             },
         ];
         for req in bad {
-            let mut dev = Device::new();
+            let dev = Device::new();
+            assert!(dev.is_some());
+            let Some(mut dev) = dev else { return };
             dev.reach(ConnectionState::Negotiated);
             assert_eq!(
                 error_code(&dev.request(&req)),
@@ -708,7 +771,9 @@ mod tests {
             (summary::ALL, Some(summary_of(&[0, 1, 2]))),
         ];
         for (kind, summary_hash) in cases {
-            let mut dev = Device::new();
+            let dev = Device::new();
+            assert!(dev.is_some());
+            let Some(mut dev) = dev else { return };
             dev.reach(ConnectionState::Negotiated);
             let rsp = dev.request(&challenge(kind, N));
             let hash_len = if summary_hash.is_some() { HASH_LEN } else { 0 };
@@ -750,7 +815,9 @@ mod tests {
             challenge(0xfe, N),
         ];
         for req in bad {
-            let mut dev = Device::new();
+            let dev = Device::new();
+            assert!(dev.is_some());
+            let Some(mut dev) = dev else { return };
             dev.reach(ConnectionState::Negotiated);
             assert_eq!(
                 error_code(&dev.request(&req)),
@@ -764,7 +831,9 @@ mod tests {
     fn challenge_signing_failure_is_unspecified() {
         let mut device = ToyDevice::new();
         device.fail_sign = true;
-        let mut dev = Device::with(device);
+        let dev = Device::with(device);
+        assert!(dev.is_some());
+        let Some(mut dev) = dev else { return };
         dev.reach(ConnectionState::Negotiated);
         let rsp = dev.request(&challenge(summary::NONE, N));
         assert_eq!(error_code(&rsp), Some(ErrorCode::Unspecified));
@@ -775,7 +844,9 @@ mod tests {
 
     #[test]
     fn zero_nonce_from_the_generator_is_unspecified() {
-        let mut dev = Device::new();
+        let dev = Device::new();
+        assert!(dev.is_some());
+        let Some(mut dev) = dev else { return };
         dev.reach(ConnectionState::Negotiated);
         let req = encode(&challenge(summary::NONE, N));
         let mut rsp = Msg::new();
@@ -792,7 +863,9 @@ mod tests {
 
     #[test]
     fn measurements_count_all_and_one_index() {
-        let mut dev = Device::new();
+        let dev = Device::new();
+        assert!(dev.is_some());
+        let Some(mut dev) = dev else { return };
         dev.reach(ConnectionState::Negotiated);
         let rsp = dev.request(&get_measurements(false, meas::OP_COUNT, N));
         assert_eq!(rsp.len, HEADER_LEN + 4 + NONCE_LEN + 2);
@@ -820,7 +893,9 @@ mod tests {
     #[test]
     fn measurements_of_a_missing_index_is_invalid_request() {
         for index in [3u8, 4, 0xfe] {
-            let mut dev = Device::new();
+            let dev = Device::new();
+            assert!(dev.is_some());
+            let Some(mut dev) = dev else { return };
             dev.reach(ConnectionState::Negotiated);
             let rsp = dev.request(&get_measurements(false, index, N));
             assert_eq!(error_code(&rsp), Some(ErrorCode::InvalidRequest));
@@ -831,7 +906,9 @@ mod tests {
     fn measurements_of_a_device_without_measurements_are_empty() {
         let mut device = ToyDevice::new();
         device.no_measurements = true;
-        let mut dev = Device::with(device);
+        let dev = Device::with(device);
+        assert!(dev.is_some());
+        let Some(mut dev) = dev else { return };
         dev.reach(ConnectionState::Negotiated);
         let rsp = dev.request(&get_measurements(false, meas::OP_ALL, N));
         assert_eq!(rsp.buf.get(2..8), Some(&[0, 0, 0, 0, 0, 0][..]));
@@ -841,7 +918,9 @@ mod tests {
 
     #[test]
     fn signed_measurements_carry_the_slot_and_a_signature() {
-        let mut dev = Device::new();
+        let dev = Device::new();
+        assert!(dev.is_some());
+        let Some(mut dev) = dev else { return };
         dev.reach(ConnectionState::Negotiated);
         let rsp = dev.request(&get_measurements(true, meas::OP_ALL, N));
         let unsigned = HEADER_LEN + 4 + 3 * BLOCK_LEN + NONCE_LEN + 2;
@@ -872,7 +951,9 @@ mod tests {
 
     #[test]
     fn unsigned_get_measurements_has_no_nonce_or_slot() {
-        let mut dev = Device::new();
+        let dev = Device::new();
+        assert!(dev.is_some());
+        let Some(mut dev) = dev else { return };
         dev.reach(ConnectionState::Negotiated);
         let rsp = dev.send(&[0x12, 0xe0, 0, 0xff]);
         assert_eq!(code_of(&rsp), Some(Code::Measurements));
