@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::pci::dev_dir;
-use crate::policy::Rule;
+use crate::policy::{to_hex, Rule};
 use crate::sysfs::{errno, errno_name, Sysfs};
 use crate::tdisp::{interface_info_names, Bar, Caps, Report};
 
@@ -240,11 +240,7 @@ impl Evidence {
                 ),
             ));
         }
-        let hex: String = report
-            .device_specific
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hex = to_hex(&report.device_specific);
         let ds = match report.device_specific.len() {
             0 => "0 bytes".to_string(),
             len => format!("{len} bytes {hex}"),
@@ -254,15 +250,17 @@ impl Evidence {
         let values: Vec<String> = blocks
             .iter()
             .map(|b| {
-                let hex: String = b.value.iter().map(|x| format!("{x:02x}")).collect();
-                format!("{} type 0x{:02x} {hex}", b.index, b.value_type)
+                format!(
+                    "{} type 0x{:02x} {}",
+                    b.index,
+                    b.value_type,
+                    to_hex(&b.value)
+                )
             })
             .collect();
         lines.push((
             "spdm root sha384",
-            self.root_sha384.map_or("none".to_string(), |d| {
-                d.iter().map(|x| format!("{x:02x}")).collect()
-            }),
+            self.root_sha384.map_or("none".to_string(), |d| to_hex(&d)),
         ));
         lines.push((
             "spdm measurements",

@@ -333,10 +333,7 @@ fn main() -> ExitCode {
         Command::Fingerprint { file } => match std::fs::read(&file) {
             Ok(bytes) => {
                 use sha2::{Digest, Sha384};
-                let hex: String = Sha384::digest(&bytes)
-                    .iter()
-                    .map(|x| format!("{x:02x}"))
-                    .collect();
+                let hex = devsec_agent::policy::to_hex(&Sha384::digest(&bytes));
                 say(&format!("{hex}\n"));
                 ExitCode::SUCCESS
             }

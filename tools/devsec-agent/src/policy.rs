@@ -263,6 +263,11 @@ struct RuleFile {
     root_cert_sha384: Option<Vec<String>>,
 }
 
+/// Encodes `bytes` as lowercase hex, as [`parse_hex`] takes it.
+pub fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Decodes a hex string (even length, no prefix) into bytes.
 pub fn parse_hex(text: &str) -> Option<Vec<u8>> {
     if text.is_empty()

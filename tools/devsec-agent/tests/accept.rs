@@ -437,6 +437,9 @@ struct State {
     report_changed: bool,
     /// A driver that binds accepted functions whose override allows it.
     driver: Option<String>,
+    /// Reading the SPDM evidence (`tsm/cert_chain`, `tsm/measurements`) fails with this
+    /// errno.
+    spdm_errno: Option<i32>,
     /// Every write, in order.
     writes: Vec<(String, String)>,
 }
@@ -465,6 +468,7 @@ impl Kernel {
                 stale_accepts: 0,
                 report_changed: false,
                 driver: Some("devsec_pci".to_string()),
+                spdm_errno: None,
                 writes: Vec::new(),
             }),
         };
@@ -589,6 +593,11 @@ impl Sysfs for Kernel {
         if let Some((bdf, attr)) = Self::function_of(path) {
             if EVIDENCE.contains(&attr) && self.attr(bdf, "tsm/lock").is_empty() {
                 return Err(err(errno::ENXIO));
+            }
+            if let (Some(code), "tsm/cert_chain" | "tsm/measurements") =
+                (self.state.borrow().spdm_errno, attr)
+            {
+                return Err(err(code));
             }
         }
         self.dir.read(path)
@@ -1189,7 +1198,7 @@ fn chain_root_fingerprint_is_checked() {
     assert!(chain_root_sha384(&chain(&[0x30, 0x09, 1], &[])).is_err());
 
     let bars = pci::parse_resource(&resource()).unwrap();
-    let hex: String = fp.iter().map(|x| format!("{x:02x}")).collect();
+    let hex = devsec_agent::policy::to_hex(&fp);
     let r = rule(&format!(
         "root_cert_sha384 = [\"{}\", \"{hex}\"]\n",
         "00".repeat(48)
@@ -1206,4 +1215,40 @@ fn chain_root_fingerprint_is_checked() {
             "{bad}"
         );
     }
+}
+
+/// The SPDM evidence as the agent reads it: absent (an older kernel) or ENODATA (a device
+/// the TSM did not authenticate) is no SPDM evidence; any other error fails the read; a
+/// chain and measurements are decoded.
+#[test]
+fn spdm_evidence_is_read_or_its_absence_told_from_errors() {
+    let k = Kernel::new();
+    k.lock(BDF, "tsm0");
+    let ev = Evidence::read(&k, BDF).unwrap();
+    assert!(ev.measurements.is_none() && ev.root_sha384.is_none());
+
+    let dev = format!("bus/pci/devices/{BDF}");
+    let good = chain(&[0x30, 0x03, 1, 2, 3], &[0x30, 0x00]);
+    k.put_bytes(&format!("{dev}/tsm/cert_chain"), &good);
+    k.put_bytes(
+        &format!("{dev}/tsm/measurements"),
+        &measurements_msg(0xaa, 0xbb),
+    );
+    let ev = Evidence::read(&k, BDF).unwrap();
+    assert_eq!(ev.root_sha384, Some(chain_root_sha384(&good).unwrap()));
+    assert_eq!(ev.measurements.map(|m| m.len()), Some(2));
+
+    k.state.borrow_mut().spdm_errno = Some(errno::ENODATA);
+    let ev = Evidence::read(&k, BDF).unwrap();
+    assert!(ev.measurements.is_none() && ev.root_sha384.is_none());
+
+    k.state.borrow_mut().spdm_errno = Some(errno::EACCES);
+    let e = Evidence::read(&k, BDF).unwrap_err();
+    assert!(e.contains("tsm/measurements"), "{e}");
+
+    // A chain that is there but broken is an error too, not "no SPDM evidence".
+    k.state.borrow_mut().spdm_errno = None;
+    k.put_bytes(&format!("{dev}/tsm/cert_chain"), &good[..good.len() - 1]);
+    let e = Evidence::read(&k, BDF).unwrap_err();
+    assert!(e.contains("tsm/cert_chain"), "{e}");
 }
