@@ -76,7 +76,7 @@ const KEYS: usize = 8;
 const STALE_NONCE: u8 = 0x5a;
 
 /// SPDM fault knobs of an endpoint; each stays armed until `none`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct SpdmFaults {
     /// CHALLENGE_AUTH carries a signature that does not verify.
     pub(crate) challenge_bad_sig: bool,
@@ -104,6 +104,23 @@ pub(crate) struct SpdmFaults {
     /// CERTIFICATE responses carry at most [`SHORT_PORTION_LEN`] bytes, whatever was asked
     /// for: valid SPDM, but the chain takes more requests than the TSM allows.
     pub(crate) short_portions: bool,
+}
+
+impl SpdmFaults {
+    /// No fault armed.
+    pub(crate) const NONE: Self = Self {
+        challenge_bad_sig: false,
+        meas_bad_sig: false,
+        untrusted_root: false,
+        malformed_cert: false,
+        forged_cert: false,
+        measurement_changes: false,
+        stale_nonce: false,
+        truncated_cert: false,
+        bad_algorithms: false,
+        no_measurements: false,
+        short_portions: false,
+    };
 }
 
 /// The portion of a CERTIFICATE response with the `spdm_short_portions` fault.
@@ -202,39 +219,47 @@ fn spdm_chain(certs: &[u8]) -> Result<KVec<u8>> {
     Ok(chain)
 }
 
+/// Returns a copy of the SPDM chain `chain` with `alter` applied to its leaf certificate
+/// (the second, after the root), which keeps its length; the chain's framing and root hash
+/// stay as they are.
+fn with_leaf(chain: &[u8], alter: impl FnOnce(&mut [u8]) -> Result) -> Result<KVec<u8>> {
+    let certs = chain.get(CERT_CHAIN_HEADER_LEN..).ok_or(EINVAL)?;
+    let root = spdm::first_certificate(certs).ok_or(EINVAL)?;
+    let mut copy = KVec::with_capacity(chain.len(), GFP_KERNEL)?;
+    copy.extend_from_slice(chain, GFP_KERNEL)?;
+    alter(
+        copy.get_mut(CERT_CHAIN_HEADER_LEN + root.len()..)
+            .ok_or(EINVAL)?,
+    )?;
+    Ok(copy)
+}
+
 /// Returns `chain` with its leaf certificate made unparsable: the tag of its first field
 /// (the version, `[0]`) becomes an OCTET STRING, which the X.509 grammar does not allow
 /// there. The DER framing of the certificates stays intact.
 fn malformed(chain: &[u8]) -> Result<KVec<u8>> {
-    let certs = chain.get(CERT_CHAIN_HEADER_LEN..).ok_or(EINVAL)?;
-    let root = spdm::first_certificate(certs).ok_or(EINVAL)?;
-    // Certificate SEQUENCE header (4 bytes), TBSCertificate SEQUENCE header (4 bytes), then
-    // the version's tag.
-    let at = CERT_CHAIN_HEADER_LEN + root.len() + 8;
-    let mut bad = KVec::with_capacity(chain.len(), GFP_KERNEL)?;
-    bad.extend_from_slice(chain, GFP_KERNEL)?;
-    *bad.get_mut(at).ok_or(EINVAL)? = 0x04;
-    Ok(bad)
+    with_leaf(chain, |leaf| {
+        // Certificate SEQUENCE header (4 bytes), TBSCertificate SEQUENCE header (4 bytes),
+        // then the version's tag.
+        *leaf.get_mut(8).ok_or(EINVAL)? = 0x04;
+        Ok(())
+    })
 }
 
 /// Returns `chain` with the serial number of its leaf certificate changed after the root
 /// signed it: the certificate parses and names the root as issuer, its signature is a valid
 /// signature of the root, but not over this certificate.
 fn forged(chain: &[u8]) -> Result<KVec<u8>> {
-    let certs = chain.get(CERT_CHAIN_HEADER_LEN..).ok_or(EINVAL)?;
-    let root = spdm::first_certificate(certs).ok_or(EINVAL)?;
-    // Certificate and TBSCertificate SEQUENCE headers (4 bytes each), the version (5 bytes),
-    // then the serial number's INTEGER: tag, length, value.
-    let serial = CERT_CHAIN_HEADER_LEN + root.len() + 13;
-    if chain.get(serial) != Some(&0x02) {
-        return Err(EINVAL);
-    }
-    let len = usize::from(*chain.get(serial + 1).ok_or(EINVAL)?);
-    let mut bad = KVec::with_capacity(chain.len(), GFP_KERNEL)?;
-    bad.extend_from_slice(chain, GFP_KERNEL)?;
-    // The last byte of the value: the number stays positive and its encoding minimal.
-    *bad.get_mut(serial + 1 + len).ok_or(EINVAL)? ^= 1;
-    Ok(bad)
+    with_leaf(chain, |leaf| {
+        // Certificate and TBSCertificate SEQUENCE headers (4 bytes each), the version (5
+        // bytes), then the serial number's INTEGER: tag, length, value.
+        let (Some(0x02), Some(&len)) = (leaf.get(13), leaf.get(14)) else {
+            return Err(EINVAL);
+        };
+        // The last byte of the value: the number stays positive and its encoding minimal.
+        *leaf.get_mut(14 + usize::from(len)).ok_or(EINVAL)? ^= 1;
+        Ok(())
+    })
 }
 
 impl Identity {
@@ -259,7 +284,7 @@ impl Identity {
                 Sha384::digest(FIRMWARE_IMAGES[0]),
                 Sha384::digest(FIRMWARE_IMAGES[1]),
             ],
-            faults: Cell::new(SpdmFaults::default()),
+            faults: Cell::new(SpdmFaults::NONE),
             updated: Cell::new(false),
         })
     }
@@ -290,8 +315,10 @@ impl DeviceIdentity for Identity {
         let start = Instant::<Monotonic>::now();
         let digest = Sha384::digest(message);
         let signed = self.key.sign(&digest, signature);
-        let ns = (Instant::<Monotonic>::now() - start).as_nanos();
-        SIGN_NS.add(u64::try_from(ns).unwrap_or(0), Relaxed);
+        SIGN_NS.add(
+            u64::try_from(start.elapsed().as_nanos()).unwrap_or(0),
+            Relaxed,
+        );
         if signed != Ok(SIGNATURE_LEN) {
             return Err(CryptoError);
         }

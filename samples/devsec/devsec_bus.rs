@@ -533,19 +533,7 @@ impl SpdmMailbox {
             epoch: 0,
             negotiated: false,
             required: true,
-            faults: SpdmFaults {
-                challenge_bad_sig: false,
-                meas_bad_sig: false,
-                untrusted_root: false,
-                malformed_cert: false,
-                forged_cert: false,
-                measurement_changes: false,
-                stale_nonce: false,
-                truncated_cert: false,
-                bad_algorithms: false,
-                no_measurements: false,
-                short_portions: false,
-            },
+            faults: SpdmFaults::NONE,
         }
     }
 }
@@ -1667,7 +1655,7 @@ fn fault_store(files: &EndpointFiles, reader: &mut UserSliceReader) -> Result {
                 ep.doe.busy = false;
             }
             ep.faults = DeviceFaults::default();
-            ep.spdm.faults = SpdmFaults::default();
+            ep.spdm.faults = SpdmFaults::NONE;
         }
         word if ep.spdm.faults.arm(word) => return Ok(()),
         _ => {}

@@ -250,7 +250,9 @@ latency() {
 			read -r v <"$T/${p}_ns" || v=0
 			case $p in
 			vca) vca+=($((v / 1000))) ;;
-			certificates) [ "$c" = 1 ] && cert+=($((v / 1000))) || certf+=($((v / 1000))) ;;
+			certificates)
+				if [ "$c" = 1 ]; then cert+=($((v / 1000))); else certf+=($((v / 1000))); fi
+				;;
 			challenge) chal+=($((v / 1000))) ;;
 			measurements) meas+=($((v / 1000))) ;;
 			tdisp_lock) tdisp+=($((v / 1000))) ;;
