@@ -20,9 +20,9 @@
 //! [`Session`]. Only a requester (about 9 KiB) is still built on the stack before it moves,
 //! in a frame of its own ([`Session::with`]).
 //!
-//! Nothing here asserts: a fixture that cannot be set up leaves its value empty (a buffer
-//! without bytes, a constructor returning `None`), and the test using it fails on its own
-//! `assert!`.
+//! Nothing here asserts: a buffer that cannot be allocated has no bytes, and the test using
+//! it fails on its own `assert!`; a responder or requester that cannot be allocated is
+//! [`NoMemory`], which the test returns (`?`), failing.
 
 use crate::spdm::*;
 use core::{
@@ -30,6 +30,10 @@ use core::{
     ops::{Deref, DerefMut},
 };
 use kernel::prelude::{KBox, GFP_KERNEL};
+
+/// A fixture could not be allocated; a test that returns it fails.
+#[derive(Debug)]
+pub(crate) struct NoMemory;
 
 /// Moves `value` to the heap; `None` if there is no memory.
 pub(crate) fn boxed<T>(value: T) -> Option<KBox<T>> {
@@ -480,15 +484,15 @@ pub(crate) struct Device {
 }
 
 impl Device {
-    /// A responder over the test device; `None` if there is no memory.
-    pub(crate) fn new() -> Option<Self> {
+    /// A responder over the test device.
+    pub(crate) fn new() -> Result<Self, NoMemory> {
         Self::with(ToyDevice::new())
     }
 
-    /// A responder over `device`; `None` if there is no memory.
-    pub(crate) fn with(device: ToyDevice) -> Option<Self> {
-        Some(Self {
-            responder: boxed(Responder::new(device))?,
+    /// A responder over `device`.
+    pub(crate) fn with(device: ToyDevice) -> Result<Self, NoMemory> {
+        Ok(Self {
+            responder: boxed(Responder::new(device)).ok_or(NoMemory)?,
             seed: 0x1234_5678,
         })
     }
@@ -564,20 +568,20 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    /// A session with the test device; `None` if there is no memory.
-    pub(crate) fn new() -> Option<Self> {
+    /// A session with the test device.
+    pub(crate) fn new() -> Result<Self, NoMemory> {
         Self::with(ToyDevice::new())
     }
 
-    /// A session with `device`; `None` if there is no memory.
+    /// A session with `device`.
     ///
     /// Never inlined: the requester is built on the stack before it moves to the heap, and
     /// that frame must be gone before the test goes on.
     #[inline(never)]
-    pub(crate) fn with(device: ToyDevice) -> Option<Self> {
-        Some(Self {
+    pub(crate) fn with(device: ToyDevice) -> Result<Self, NoMemory> {
+        Ok(Self {
             device: Device::with(device)?,
-            requester: boxed(Requester::new())?,
+            requester: boxed(Requester::new()).ok_or(NoMemory)?,
             verifier: ToyVerifier::new(),
             last: Msg::new(),
         })

@@ -15,7 +15,7 @@ mod tests {
     /// Runs VCA with `tamper` applied to the response of step `step` (0 VERSION, 1
     /// CAPABILITIES, 2 ALGORITHMS); returns the result of that step.
     fn vca_with(step: usize, tamper: impl FnOnce(&mut Msg)) -> Result<(), RequesterError> {
-        let Some(mut s) = Session::new() else {
+        let Ok(mut s) = Session::new() else {
             return Err(RequesterError::WrongState);
         };
         let steps = [Request::GetVersion, get_capabilities(), negotiate()];
@@ -29,10 +29,8 @@ mod tests {
     // ---- Request order --------------------------------------------------------------------
 
     #[test]
-    fn requests_out_of_order_are_refused_before_sending() {
-        let s = Session::new();
-        assert!(s.is_some());
-        let Some(mut s) = s else { return };
+    fn requests_out_of_order_are_refused_before_sending() -> Result<(), NoMemory> {
+        let mut s = Session::new()?;
         let mut buf = HeapBuf::<MAX_MESSAGE_LEN>::new();
         let early = [
             get_capabilities(),
@@ -69,26 +67,24 @@ mod tests {
             .requester
             .encode(&get_measurements(false, 1, N), &mut buf)
             .is_ok());
+        Ok(())
     }
 
     #[test]
-    fn response_without_a_request_is_refused() {
-        let s = Session::new();
-        assert!(s.is_some());
-        let Some(mut s) = s else { return };
+    fn response_without_a_request_is_refused() -> Result<(), NoMemory> {
+        let mut s = Session::new()?;
         let verifier = ToyVerifier::new();
         let rsp = [0x10, 0x04, 0, 0, 0, 1, 0, 0x12];
         assert_eq!(
             s.requester.decode(&rsp, &verifier),
             Err(RequesterError::NoRequest)
         );
+        Ok(())
     }
 
     #[test]
-    fn error_responses_are_reported_with_code_and_data() {
-        let s = Session::new();
-        assert!(s.is_some());
-        let Some(mut s) = s else { return };
+    fn error_responses_are_reported_with_code_and_data() -> Result<(), NoMemory> {
+        let mut s = Session::new()?;
         let got = s.exchange_with(&Request::GetVersion, |rsp| {
             *rsp = Msg::from(&[0x10, 0x7f, 0x03, 0])
         });
@@ -107,6 +103,7 @@ mod tests {
             s.requester.decode(&rsp, &verifier),
             Err(RequesterError::NoRequest)
         );
+        Ok(())
     }
 
     #[test]
@@ -201,33 +198,28 @@ mod tests {
     }
 
     #[test]
-    fn algorithms_alg_struct_selections_must_be_empty() {
-        let s = Session::new();
-        assert!(s.is_some());
-        let Some(mut s) = s else { return };
+    fn algorithms_alg_struct_selections_must_be_empty() -> Result<(), NoMemory> {
+        let mut s = Session::new()?;
         assert!(s.exchange(&Request::GetVersion).is_ok());
         assert!(s.exchange(&get_capabilities()).is_ok());
         let offer = Request::NegotiateAlgorithms(libspdm_like_offer());
         let got = s.exchange_with(&offer, |rsp| rsp.set(38, 0x10));
         assert_eq!(got, Err(RequesterError::BadAlgorithms));
-        let s = Session::new();
-        assert!(s.is_some());
-        let Some(mut s) = s else { return };
+        let mut s = Session::new()?;
         assert!(s.exchange(&Request::GetVersion).is_ok());
         assert!(s.exchange(&get_capabilities()).is_ok());
         assert_eq!(
             s.exchange(&offer),
             Ok(Reply::Algorithms { measurements: true })
         );
+        Ok(())
     }
 
     // ---- DIGESTS and CERTIFICATE ----------------------------------------------------------
 
     #[test]
-    fn digests_must_include_slot_0() {
-        let s = Session::new();
-        assert!(s.is_some());
-        let Some(mut s) = s else { return };
+    fn digests_must_include_slot_0() -> Result<(), NoMemory> {
+        let mut s = Session::new()?;
         assert!(s.negotiate());
         let got = s.exchange_with(&Request::GetDigests, |rsp| rsp.set(3, 0x02));
         assert_eq!(got, Err(RequesterError::SlotMismatch));
@@ -238,13 +230,12 @@ mod tests {
             got,
             Ok(Reply::Digests(toy_hash(&[default_chain().bytes()])))
         );
+        Ok(())
     }
 
     #[test]
-    fn chain_must_have_the_digest_announced_by_digests() {
-        let s = Session::new();
-        assert!(s.is_some());
-        let Some(mut s) = s else { return };
+    fn chain_must_have_the_digest_announced_by_digests() -> Result<(), NoMemory> {
+        let mut s = Session::new()?;
         assert!(s.negotiate());
         let got = s.exchange_with(&Request::GetDigests, |rsp| rsp.flip(10));
         assert!(got.is_ok());
@@ -252,11 +243,12 @@ mod tests {
         let got = s.exchange(&s.requester.next_certificate(4096));
         assert_eq!(got, Err(RequesterError::DigestMismatch));
         assert_eq!(s.requester.cert_chain(), None);
+        Ok(())
     }
 
     /// Fetches the first portion of `length` with `tamper` applied.
     fn first_portion(length: u16, tamper: impl FnOnce(&mut Msg)) -> Result<(), RequesterError> {
-        let Some(mut s) = Session::new() else {
+        let Ok(mut s) = Session::new() else {
             return Err(RequesterError::WrongState);
         };
         if !s.negotiate() {
@@ -288,10 +280,8 @@ mod tests {
     }
 
     #[test]
-    fn certificate_remainder_must_stay_consistent() {
-        let s = Session::new();
-        assert!(s.is_some());
-        let Some(mut s) = s else { return };
+    fn certificate_remainder_must_stay_consistent() -> Result<(), NoMemory> {
+        let mut s = Session::new()?;
         assert!(s.negotiate());
         assert!(s.exchange(&get_certificate(0, 100)).is_ok());
         let req = s.requester.next_certificate(100);
@@ -308,11 +298,12 @@ mod tests {
         assert_eq!(s.fetch_chain(100), Some(portions));
         assert!(s.exchange(&get_certificate(0, 100)).is_ok());
         assert_eq!(s.requester.cert_chain(), None);
+        Ok(())
     }
 
     /// Fetches a chain served by a device with `chain`.
     fn fetch(chain: Chain) -> Result<(), RequesterError> {
-        let Some(mut s) = Session::with(ToyDevice::with_chain(chain)) else {
+        let Ok(mut s) = Session::with(ToyDevice::with_chain(chain)) else {
             return Err(RequesterError::WrongState);
         };
         if !s.negotiate() {
@@ -376,7 +367,7 @@ mod tests {
 
     /// Runs up to CHALLENGE with `tamper` applied to CHALLENGE_AUTH.
     fn challenge_with(kind: u8, tamper: impl FnOnce(&mut Msg)) -> Result<(), RequesterError> {
-        let Some(mut s) = Session::new() else {
+        let Ok(mut s) = Session::new() else {
             return Err(RequesterError::WrongState);
         };
         if !s.authenticate_prelude() {
@@ -431,7 +422,7 @@ mod tests {
         req: Request,
         tamper: impl FnOnce(&mut Msg),
     ) -> Result<(), RequesterError> {
-        let Some(mut s) = Session::new() else {
+        let Ok(mut s) = Session::new() else {
             return Err(RequesterError::WrongState);
         };
         if !s.authenticate_prelude() {
@@ -492,15 +483,13 @@ mod tests {
     }
 
     #[test]
-    fn measurement_blocks_iterate_over_a_checked_record() {
-        let s = Session::new();
-        assert!(s.is_some());
-        let Some(mut s) = s else { return };
+    fn measurement_blocks_iterate_over_a_checked_record() -> Result<(), NoMemory> {
+        let mut s = Session::new()?;
         assert!(s.negotiate());
         let got = s.exchange(&get_measurements(false, meas::OP_ALL, N));
         let Ok(Reply::Measurements { record, blocks, .. }) = got else {
             assert!(got.is_ok());
-            return;
+            return Ok(());
         };
         assert_eq!(blocks, 3);
         let mut n = 0;
@@ -512,5 +501,6 @@ mod tests {
         }
         assert_eq!(n, 3);
         assert_eq!(MeasurementBlocks::new(&[1, 1, 9, 0]).count(), 0);
+        Ok(())
     }
 }

@@ -98,12 +98,10 @@ mod tests {
     }
 
     #[test]
-    fn every_request_in_every_state_is_answered_or_unexpected_request() {
+    fn every_request_in_every_state_is_answered_or_unexpected_request() -> Result<(), NoMemory> {
         for state in STATES {
             for req in all_requests() {
-                let dev = Device::new();
-                assert!(dev.is_some());
-                let Some(mut dev) = dev else { return };
+                let mut dev = Device::new()?;
                 dev.reach(state);
                 assert_eq!(dev.responder.state(), state);
                 let rsp = dev.request(&req);
@@ -119,18 +117,17 @@ mod tests {
                 }
             }
         }
+        Ok(())
     }
 
     #[test]
-    fn vendor_defined_before_negotiation_is_unexpected_request() {
+    fn vendor_defined_before_negotiation_is_unexpected_request() -> Result<(), NoMemory> {
         for state in [
             ConnectionState::NotStarted,
             ConnectionState::AfterVersion,
             ConnectionState::AfterCapabilities,
         ] {
-            let dev = Device::new();
-            assert!(dev.is_some());
-            let Some(mut dev) = dev else { return };
+            let mut dev = Device::new()?;
             dev.reach(state);
             let rsp = dev.send(vendor_defined().bytes());
             assert_eq!(
@@ -140,14 +137,14 @@ mod tests {
             assert_eq!(dev.responder.state(), state);
             assert!(!dev.responder.is_negotiated());
         }
+        Ok(())
     }
 
     #[test]
-    fn vendor_defined_after_negotiation_is_unsupported_request_for_the_tdisp_layer() {
+    fn vendor_defined_after_negotiation_is_unsupported_request_for_the_tdisp_layer(
+    ) -> Result<(), NoMemory> {
         for state in [ConnectionState::Negotiated, ConnectionState::Authenticated] {
-            let dev = Device::new();
-            assert!(dev.is_some());
-            let Some(mut dev) = dev else { return };
+            let mut dev = Device::new()?;
             dev.reach(state);
             assert!(dev.responder.is_negotiated());
             let rsp = dev.send(vendor_defined().bytes());
@@ -157,18 +154,17 @@ mod tests {
             );
             assert_eq!(dev.responder.state(), state);
         }
+        Ok(())
     }
 
     #[test]
-    fn unknown_request_codes_are_unsupported_request_with_the_code() {
+    fn unknown_request_codes_are_unsupported_request_with_the_code() -> Result<(), NoMemory> {
         // KEY_EXCHANGE, FINISH, END_SESSION, GET_CSR, CHUNK_SEND, RESPOND_IF_READY, an
         // undefined request code, and response codes sent as requests.
         let codes = [0xe4, 0xe5, 0xec, 0xed, 0x85, 0xff, 0x80, 0x01, 0x04, 0x7f];
         for state in STATES {
             for code in codes {
-                let dev = Device::new();
-                assert!(dev.is_some());
-                let Some(mut dev) = dev else { return };
+                let mut dev = Device::new()?;
                 dev.reach(state);
                 let rsp = dev.send(&[0x12, code, 0, 0]);
                 assert_eq!(
@@ -178,27 +174,25 @@ mod tests {
                 assert_eq!(dev.responder.state(), state);
             }
         }
+        Ok(())
     }
 
     #[test]
-    fn message_shorter_than_the_header_is_invalid_request() {
+    fn message_shorter_than_the_header_is_invalid_request() -> Result<(), NoMemory> {
         for len in 0..HEADER_LEN {
-            let dev = Device::new();
-            assert!(dev.is_some());
-            let Some(mut dev) = dev else { return };
+            let mut dev = Device::new()?;
             dev.reach(ConnectionState::Negotiated);
             let full = [0x12, 0x81, 0, 0];
             let rsp = dev.send(full.get(..len).unwrap_or(&[]));
             assert_eq!(error_code(&rsp), Some(ErrorCode::InvalidRequest));
             assert_eq!(dev.responder.state(), ConnectionState::Negotiated);
         }
+        Ok(())
     }
 
     #[test]
-    fn short_response_buffer_ignores_the_request() {
-        let dev = Device::new();
-        assert!(dev.is_some());
-        let Some(mut dev) = dev else { return };
+    fn short_response_buffer_ignores_the_request() -> Result<(), NoMemory> {
+        let mut dev = Device::new()?;
         let mut buf = HeapBuf::<{ MIN_RESPONSE_LEN - 1 }>::new();
         assert_eq!(buf.len(), MIN_RESPONSE_LEN - 1);
         let req = encode(&Request::GetVersion);
@@ -207,29 +201,27 @@ mod tests {
             .handle(req.bytes(), &mut buf, &mut |b| b.fill(1));
         assert_eq!(len, 0);
         assert_eq!(dev.responder.state(), ConnectionState::NotStarted);
+        Ok(())
     }
 
     // ---- Versions -------------------------------------------------------------------------
 
     #[test]
-    fn get_version_answers_1_2_in_every_state() {
+    fn get_version_answers_1_2_in_every_state() -> Result<(), NoMemory> {
         for state in STATES {
-            let dev = Device::new();
-            assert!(dev.is_some());
-            let Some(mut dev) = dev else { return };
+            let mut dev = Device::new()?;
             dev.reach(state);
             let rsp = dev.request(&Request::GetVersion);
             assert_eq!(rsp.bytes(), &[0x10, 0x04, 0, 0, 0, 1, 0x00, 0x12]);
             assert_eq!(dev.responder.state(), ConnectionState::AfterVersion);
         }
+        Ok(())
     }
 
     #[test]
-    fn get_version_resets_the_connection_from_every_state() {
+    fn get_version_resets_the_connection_from_every_state() -> Result<(), NoMemory> {
         for state in STATES {
-            let dev = Device::new();
-            assert!(dev.is_some());
-            let Some(mut dev) = dev else { return };
+            let mut dev = Device::new()?;
             dev.reach(state);
             let rsp = dev.request(&Request::GetVersion);
             assert_eq!(dev.responder.vca().len(), 4 + rsp.len);
@@ -240,24 +232,24 @@ mod tests {
                 Some(Code::Capabilities)
             );
         }
+        Ok(())
     }
 
     #[test]
-    fn get_version_other_than_1_0_is_version_mismatch_in_1_0() {
+    fn get_version_other_than_1_0_is_version_mismatch_in_1_0() -> Result<(), NoMemory> {
         for version in [0x11, 0x12, 0x13, 0x20, 0x00] {
-            let dev = Device::new();
-            assert!(dev.is_some());
-            let Some(mut dev) = dev else { return };
+            let mut dev = Device::new()?;
             dev.reach(ConnectionState::Negotiated);
             let rsp = dev.send(&[version, 0x84, 0, 0]);
             assert_eq!(error_code(&rsp), Some(ErrorCode::VersionMismatch));
             assert_eq!(rsp.get(0), 0x10);
             assert_eq!(dev.responder.state(), ConnectionState::Negotiated);
         }
+        Ok(())
     }
 
     #[test]
-    fn requests_in_another_version_than_1_2_are_version_mismatch() {
+    fn requests_in_another_version_than_1_2_are_version_mismatch() -> Result<(), NoMemory> {
         for req in all_requests().into_iter().skip(1) {
             for version in [0x10, 0x11, 0x13, 0x21] {
                 let state = match req {
@@ -265,9 +257,7 @@ mod tests {
                     Request::NegotiateAlgorithms(_) => ConnectionState::AfterCapabilities,
                     _ => ConnectionState::Negotiated,
                 };
-                let dev = Device::new();
-                assert!(dev.is_some());
-                let Some(mut dev) = dev else { return };
+                let mut dev = Device::new()?;
                 dev.reach(state);
                 let mut msg = encode(&req);
                 msg.set(0, version);
@@ -277,24 +267,24 @@ mod tests {
                 assert_eq!(dev.responder.state(), state);
             }
         }
+        Ok(())
     }
 
     #[test]
-    fn errors_are_sent_in_1_0_before_version_and_in_1_2_after() {
-        let dev = Device::new();
-        assert!(dev.is_some());
-        let Some(mut dev) = dev else { return };
+    fn errors_are_sent_in_1_0_before_version_and_in_1_2_after() -> Result<(), NoMemory> {
+        let mut dev = Device::new()?;
         let rsp = dev.request(&Request::GetDigests);
         assert_eq!(rsp.bytes(), &[0x10, 0x7f, 0x04, 0]);
         dev.reach(ConnectionState::AfterVersion);
         let rsp = dev.request(&Request::GetDigests);
         assert_eq!(rsp.bytes(), &[0x12, 0x7f, 0x04, 0]);
+        Ok(())
     }
 
     // ---- Malformed requests ---------------------------------------------------------------
 
     #[test]
-    fn truncated_or_oversized_requests_are_invalid_request() {
+    fn truncated_or_oversized_requests_are_invalid_request() -> Result<(), NoMemory> {
         let mut requests = all_requests();
         if let Some(last) = requests.last_mut() {
             *last = get_measurements(true, 1, N);
@@ -314,19 +304,18 @@ mod tests {
                 long.push(0);
             }
             for msg in [short, long] {
-                let dev = Device::new();
-                assert!(dev.is_some());
-                let Some(mut dev) = dev else { return };
+                let mut dev = Device::new()?;
                 dev.reach(state);
                 let rsp = dev.send(msg.bytes());
                 assert_eq!(error_code(&rsp), Some(ErrorCode::InvalidRequest));
                 assert_eq!(dev.responder.state(), state);
             }
         }
+        Ok(())
     }
 
     #[test]
-    fn requests_with_doe_padding_are_answered_as_without() {
+    fn requests_with_doe_padding_are_answered_as_without() -> Result<(), NoMemory> {
         for req in all_requests() {
             let state = match req {
                 Request::GetVersion => ConnectionState::NotStarted,
@@ -334,9 +323,7 @@ mod tests {
                 Request::NegotiateAlgorithms(_) => ConnectionState::AfterCapabilities,
                 _ => ConnectionState::Negotiated,
             };
-            let plain = Device::new();
-            assert!(plain.is_some());
-            let Some(mut plain) = plain else { return };
+            let mut plain = Device::new()?;
             plain.reach(state);
             let want = plain.request(&req);
             for pad in 1..=MAX_PADDING {
@@ -344,24 +331,21 @@ mod tests {
                 for _ in 0..pad {
                     msg.push(0);
                 }
-                let dev = Device::new();
-                assert!(dev.is_some());
-                let Some(mut dev) = dev else { return };
+                let mut dev = Device::new()?;
                 dev.reach(state);
                 let rsp = dev.send(msg.bytes());
                 assert_eq!(rsp.bytes(), want.bytes());
                 assert_eq!(dev.responder.vca(), plain.responder.vca());
             }
         }
+        Ok(())
     }
 
     // ---- GET_CAPABILITIES -----------------------------------------------------------------
 
     #[test]
-    fn capabilities_has_the_1_2_layout_and_flags() {
-        let dev = Device::new();
-        assert!(dev.is_some());
-        let Some(mut dev) = dev else { return };
+    fn capabilities_has_the_1_2_layout_and_flags() -> Result<(), NoMemory> {
+        let mut dev = Device::new()?;
         dev.reach(ConnectionState::AfterVersion);
         let rsp = dev.request(&get_capabilities());
         let size = (MAX_MESSAGE_LEN as u32).to_le_bytes();
@@ -374,15 +358,14 @@ mod tests {
         assert_eq!(rsp.len, CAPABILITIES_LEN);
         assert_eq!(RESPONDER_FLAGS, 0x16);
         assert_eq!(dev.responder.requester_capabilities(), OUR_CAPABILITIES);
+        Ok(())
     }
 
     #[test]
-    fn get_capabilities_with_bad_transfer_sizes_is_invalid_request() {
+    fn get_capabilities_with_bad_transfer_sizes_is_invalid_request() -> Result<(), NoMemory> {
         let bad = [(41, 41), (0, 4096), (4096, 4095)];
         for (data_transfer_size, max_message_size) in bad {
-            let dev = Device::new();
-            assert!(dev.is_some());
-            let Some(mut dev) = dev else { return };
+            let mut dev = Device::new()?;
             dev.reach(ConnectionState::AfterVersion);
             let req = Request::GetCapabilities(CapabilityParams {
                 ct_exponent: 0,
@@ -396,26 +379,22 @@ mod tests {
             );
             assert_eq!(dev.responder.state(), ConnectionState::AfterVersion);
         }
+        Ok(())
     }
 
     // ---- NEGOTIATE_ALGORITHMS -------------------------------------------------------------
 
-    /// Sends NEGOTIATE_ALGORITHMS with `offer`; returns the device (`None`, and an empty
-    /// response, if there is no memory for it) and the response.
-    fn algorithms_for(offer: AlgorithmsOffer) -> (Option<Device>, Msg) {
-        let Some(mut dev) = Device::new() else {
-            return (None, Msg::new());
-        };
+    /// Sends NEGOTIATE_ALGORITHMS with `offer`; returns the device and the response.
+    fn algorithms_for(offer: AlgorithmsOffer) -> Result<(Device, Msg), NoMemory> {
+        let mut dev = Device::new()?;
         dev.reach(ConnectionState::AfterCapabilities);
         let rsp = dev.request(&Request::NegotiateAlgorithms(offer));
-        (Some(dev), rsp)
+        Ok((dev, rsp))
     }
 
     #[test]
-    fn algorithms_select_rsassa_3072_sha_384_and_dmtf_measurements() {
-        let (dev, rsp) = algorithms_for(libspdm_like_offer());
-        assert!(dev.is_some());
-        let Some(dev) = dev else { return };
+    fn algorithms_select_rsassa_3072_sha_384_and_dmtf_measurements() -> Result<(), NoMemory> {
+        let (dev, rsp) = algorithms_for(libspdm_like_offer())?;
         assert_eq!(code_of(&rsp), Some(Code::Algorithms));
         assert_eq!(rsp.len, ALGORITHMS_FIXED_LEN + 4 * 4);
         assert_eq!(rsp.get(2), 4);
@@ -429,10 +408,11 @@ mod tests {
         assert_eq!(rsp.buf.get(36..40), Some(&[2, 0x20, 0, 0][..]));
         assert_eq!(rsp.buf.get(48..52), Some(&[5, 0x20, 0, 0][..]));
         assert_eq!(dev.responder.state(), ConnectionState::Negotiated);
+        Ok(())
     }
 
     #[test]
-    fn algorithms_without_a_common_algorithm_is_invalid_request() {
+    fn algorithms_without_a_common_algorithm_is_invalid_request() -> Result<(), NoMemory> {
         let only_ecdsa = AlgorithmsOffer {
             base_asym: alg::BASE_ASYM_ECDSA_P384,
             ..AlgorithmsOffer::ours()
@@ -442,19 +422,16 @@ mod tests {
             ..AlgorithmsOffer::ours()
         };
         for offer in [only_ecdsa, only_sha_256] {
-            let (dev, rsp) = algorithms_for(offer);
-            assert!(dev.is_some());
-            let Some(dev) = dev else { return };
+            let (dev, rsp) = algorithms_for(offer)?;
             assert_eq!(error_code(&rsp), Some(ErrorCode::InvalidRequest));
             assert_eq!(dev.responder.state(), ConnectionState::AfterCapabilities);
         }
+        Ok(())
     }
 
     #[test]
-    fn negotiate_algorithms_length_field_must_be_the_message_length() {
-        let dev = Device::new();
-        assert!(dev.is_some());
-        let Some(mut dev) = dev else { return };
+    fn negotiate_algorithms_length_field_must_be_the_message_length() -> Result<(), NoMemory> {
+        let mut dev = Device::new()?;
         dev.reach(ConnectionState::AfterCapabilities);
         let mut msg = encode(&negotiate());
         msg.set_u16(4, msg.len as u16 + 1);
@@ -468,30 +445,32 @@ mod tests {
             Some(ErrorCode::InvalidRequest)
         );
         assert_eq!(dev.responder.state(), ConnectionState::AfterCapabilities);
+        Ok(())
     }
 
     #[test]
-    fn negotiate_algorithms_limits_extended_algorithms_and_length() {
+    fn negotiate_algorithms_limits_extended_algorithms_and_length() -> Result<(), NoMemory> {
         let ext = |asym, hash| AlgorithmsOffer {
             ext_asym_count: asym,
             ext_hash_count: hash,
             ..AlgorithmsOffer::ours()
         };
-        let (_, rsp) = algorithms_for(ext(10, 10));
+        let (_, rsp) = algorithms_for(ext(10, 10))?;
         assert_eq!(code_of(&rsp), Some(Code::Algorithms));
-        let (_, rsp) = algorithms_for(ext(11, 10));
+        let (_, rsp) = algorithms_for(ext(11, 10))?;
         assert_eq!(error_code(&rsp), Some(ErrorCode::InvalidRequest));
         // 32 + 4 * 24 = 128 bytes is the longest request, but 24 extended algorithms are
         // too many; one struct more makes it too long anyway.
         let mut offer = ext(20, 4);
         offer.struct_count = 1;
         offer.structs[0].alg_type = alg::STRUCT_DHE;
-        let (_, rsp) = algorithms_for(offer);
+        let (_, rsp) = algorithms_for(offer)?;
         assert_eq!(error_code(&rsp), Some(ErrorCode::InvalidRequest));
+        Ok(())
     }
 
     #[test]
-    fn negotiate_algorithms_alg_structs_must_be_known_and_ordered() {
+    fn negotiate_algorithms_alg_structs_must_be_known_and_ordered() -> Result<(), NoMemory> {
         let with = |types: &[u8]| {
             let mut offer = AlgorithmsOffer::ours();
             for (s, &alg_type) in offer.structs.iter_mut().zip(types) {
@@ -501,15 +480,13 @@ mod tests {
             offer
         };
         for bad in [&[1u8][..], &[6], &[3, 2], &[2, 2], &[0]] {
-            let (_, rsp) = algorithms_for(with(bad));
+            let (_, rsp) = algorithms_for(with(bad))?;
             assert_eq!(error_code(&rsp), Some(ErrorCode::InvalidRequest));
         }
-        let (_, rsp) = algorithms_for(with(&[2, 4]));
+        let (_, rsp) = algorithms_for(with(&[2, 4]))?;
         assert_eq!(code_of(&rsp), Some(Code::Algorithms));
         // A fixed byte count other than 2.
-        let dev = Device::new();
-        assert!(dev.is_some());
-        let Some(mut dev) = dev else { return };
+        let mut dev = Device::new()?;
         dev.reach(ConnectionState::AfterCapabilities);
         let mut msg = encode(&Request::NegotiateAlgorithms(with(&[2])));
         msg.set(NEGOTIATE_ALGORITHMS_FIXED_LEN + 1, 0x30);
@@ -524,17 +501,16 @@ mod tests {
             error_code(&dev.send(msg.bytes())),
             Some(ErrorCode::InvalidRequest)
         );
+        Ok(())
     }
 
     #[test]
-    fn algorithms_without_dmtf_measurements_disable_measurements() {
+    fn algorithms_without_dmtf_measurements_disable_measurements() -> Result<(), NoMemory> {
         let offer = AlgorithmsOffer {
             measurement_spec: 0,
             ..AlgorithmsOffer::ours()
         };
-        let (dev, rsp) = algorithms_for(offer);
-        assert!(dev.is_some());
-        let Some(mut dev) = dev else { return };
+        let (mut dev, rsp) = algorithms_for(offer)?;
         assert_eq!(code_of(&rsp), Some(Code::Algorithms));
         assert_eq!((rsp.get(6), rsp.buf.get(8..12)), (0, Some(&[0u8; 4][..])));
         let rsp = dev.request(&get_measurements(false, meas::OP_COUNT, N));
@@ -543,30 +519,28 @@ mod tests {
         assert_eq!(error_code(&rsp), Some(ErrorCode::InvalidRequest));
         let rsp = dev.request(&challenge(summary::NONE, N));
         assert_eq!(code_of(&rsp), Some(Code::ChallengeAuth));
+        Ok(())
     }
 
     // ---- GET_DIGESTS and GET_CERTIFICATE --------------------------------------------------
 
     #[test]
-    fn digests_carries_the_chain_digest_of_slot_0() {
-        let dev = Device::new();
-        assert!(dev.is_some());
-        let Some(mut dev) = dev else { return };
+    fn digests_carries_the_chain_digest_of_slot_0() -> Result<(), NoMemory> {
+        let mut dev = Device::new()?;
         dev.reach(ConnectionState::Negotiated);
         let rsp = dev.request(&Request::GetDigests);
         assert_eq!(rsp.len, HEADER_LEN + HASH_LEN);
         assert_eq!(rsp.buf.get(..4), Some(&[0x12, 0x01, 0, 0x01][..]));
         let digest = toy_hash(&[default_chain().bytes()]);
         assert_eq!(rsp.buf.get(4..4 + HASH_LEN), Some(&digest[..]));
+        Ok(())
     }
 
     #[test]
-    fn missing_chain_is_unspecified() {
+    fn missing_chain_is_unspecified() -> Result<(), NoMemory> {
         let mut device = ToyDevice::new();
         device.chain.len = 0;
-        let dev = Device::with(device);
-        assert!(dev.is_some());
-        let Some(mut dev) = dev else { return };
+        let mut dev = Device::with(device)?;
         dev.reach(ConnectionState::Negotiated);
         assert_eq!(
             error_code(&dev.request(&Request::GetDigests)),
@@ -577,19 +551,17 @@ mod tests {
         let rsp = dev.request(&challenge(summary::NONE, N));
         assert_eq!(error_code(&rsp), Some(ErrorCode::Unspecified));
         assert_eq!(dev.responder.state(), ConnectionState::Negotiated);
+        Ok(())
     }
 
     #[test]
-    fn hash_failure_is_unspecified_and_changes_nothing() {
+    fn hash_failure_is_unspecified_and_changes_nothing() -> Result<(), NoMemory> {
         let mut device = ToyDevice::new();
         if let Some(dst) = device.chain.buf.get_mut(200..204) {
             dst.copy_from_slice(b"FAIL");
         }
-        let responder = boxed(Responder::<ToyDevice, FlakyHash>::new(device));
-        assert!(responder.is_some());
-        let Some(mut responder) = responder else {
-            return;
-        };
+        let mut responder =
+            boxed(Responder::<ToyDevice, FlakyHash>::new(device)).ok_or(NoMemory)?;
         let mut seed = 7;
         let mut send = |responder: &mut Responder<ToyDevice, FlakyHash>, req: &Request| {
             let msg = encode(req);
@@ -623,6 +595,7 @@ mod tests {
         }
         let rsp = send(&mut responder, &get_certificate(0, 100));
         assert_eq!(code_of(&rsp), Some(Code::Certificate));
+        Ok(())
     }
 
     /// Fetches the chain from `dev` in portions of `length`; returns the chain, its length
@@ -657,13 +630,11 @@ mod tests {
     }
 
     #[test]
-    fn get_certificate_chunks_reassemble_the_chain() {
+    fn get_certificate_chunks_reassemble_the_chain() -> Result<(), NoMemory> {
         let chain = default_chain();
         let len = chain.len;
         for length in [1u16, 7, 64, 100, 511, 512, 1000, 0xffff] {
-            let dev = Device::new();
-            assert!(dev.is_some());
-            let Some(mut dev) = dev else { return };
+            let mut dev = Device::new()?;
             dev.reach(ConnectionState::Negotiated);
             let (got, got_len, portions) = fetch_raw(&mut dev, length);
             assert_eq!(got_len, len);
@@ -671,13 +642,12 @@ mod tests {
             let max_portion = usize::from(length).min(MAX_MESSAGE_LEN - CERTIFICATE_HEADER_LEN);
             assert_eq!(portions, len.div_ceil(max_portion));
         }
+        Ok(())
     }
 
     #[test]
-    fn get_certificate_remainder_counts_down_to_zero() {
-        let dev = Device::new();
-        assert!(dev.is_some());
-        let Some(mut dev) = dev else { return };
+    fn get_certificate_remainder_counts_down_to_zero() -> Result<(), NoMemory> {
+        let mut dev = Device::new()?;
         dev.reach(ConnectionState::Negotiated);
         let len = default_chain().len;
         let rsp = dev.request(&get_certificate(100, 50));
@@ -692,13 +662,12 @@ mod tests {
             (rsp.get(4), rsp.get(6), rsp.len),
             (1, 0, CERTIFICATE_HEADER_LEN + 1)
         );
+        Ok(())
     }
 
     #[test]
-    fn get_certificate_portion_is_clamped_to_the_requester_transfer_size() {
-        let dev = Device::new();
-        assert!(dev.is_some());
-        let Some(mut dev) = dev else { return };
+    fn get_certificate_portion_is_clamped_to_the_requester_transfer_size() -> Result<(), NoMemory> {
+        let mut dev = Device::new()?;
         dev.reach(ConnectionState::AfterVersion);
         let req = Request::GetCapabilities(CapabilityParams {
             ct_exponent: 0,
@@ -715,10 +684,12 @@ mod tests {
             (got.bytes(), len),
             (default_chain().bytes(), default_chain().len)
         );
+        Ok(())
     }
 
     #[test]
-    fn get_certificate_past_the_end_empty_or_other_slot_is_invalid_request() {
+    fn get_certificate_past_the_end_empty_or_other_slot_is_invalid_request() -> Result<(), NoMemory>
+    {
         let len = default_chain().len as u16;
         let bad = [
             get_certificate(len, 16),
@@ -736,15 +707,14 @@ mod tests {
             },
         ];
         for req in bad {
-            let dev = Device::new();
-            assert!(dev.is_some());
-            let Some(mut dev) = dev else { return };
+            let mut dev = Device::new()?;
             dev.reach(ConnectionState::Negotiated);
             assert_eq!(
                 error_code(&dev.request(&req)),
                 Some(ErrorCode::InvalidRequest)
             );
         }
+        Ok(())
     }
 
     // ---- CHALLENGE ------------------------------------------------------------------------
@@ -764,16 +734,14 @@ mod tests {
     }
 
     #[test]
-    fn challenge_auth_has_the_1_2_layout_for_each_summary_type() {
+    fn challenge_auth_has_the_1_2_layout_for_each_summary_type() -> Result<(), NoMemory> {
         let cases = [
             (summary::NONE, None),
             (summary::TCB, Some(summary_of(&[0, 1]))),
             (summary::ALL, Some(summary_of(&[0, 1, 2]))),
         ];
         for (kind, summary_hash) in cases {
-            let dev = Device::new();
-            assert!(dev.is_some());
-            let Some(mut dev) = dev else { return };
+            let mut dev = Device::new()?;
             dev.reach(ConnectionState::Negotiated);
             let rsp = dev.request(&challenge(kind, N));
             let hash_len = if summary_hash.is_some() { HASH_LEN } else { 0 };
@@ -796,10 +764,11 @@ mod tests {
             assert_eq!(rsp.buf.get(unsigned..rsp.len), Some(&toy_sign(&signed)[..]));
             assert_eq!(dev.responder.state(), ConnectionState::Authenticated);
         }
+        Ok(())
     }
 
     #[test]
-    fn challenge_with_another_slot_or_summary_type_is_invalid_request() {
+    fn challenge_with_another_slot_or_summary_type_is_invalid_request() -> Result<(), NoMemory> {
         let bad = [
             Request::Challenge {
                 slot: 1,
@@ -815,9 +784,7 @@ mod tests {
             challenge(0xfe, N),
         ];
         for req in bad {
-            let dev = Device::new();
-            assert!(dev.is_some());
-            let Some(mut dev) = dev else { return };
+            let mut dev = Device::new()?;
             dev.reach(ConnectionState::Negotiated);
             assert_eq!(
                 error_code(&dev.request(&req)),
@@ -825,28 +792,26 @@ mod tests {
             );
             assert_eq!(dev.responder.state(), ConnectionState::Negotiated);
         }
+        Ok(())
     }
 
     #[test]
-    fn challenge_signing_failure_is_unspecified() {
+    fn challenge_signing_failure_is_unspecified() -> Result<(), NoMemory> {
         let mut device = ToyDevice::new();
         device.fail_sign = true;
-        let dev = Device::with(device);
-        assert!(dev.is_some());
-        let Some(mut dev) = dev else { return };
+        let mut dev = Device::with(device)?;
         dev.reach(ConnectionState::Negotiated);
         let rsp = dev.request(&challenge(summary::NONE, N));
         assert_eq!(error_code(&rsp), Some(ErrorCode::Unspecified));
         assert_eq!(dev.responder.state(), ConnectionState::Negotiated);
         let rsp = dev.request(&get_measurements(true, meas::OP_ALL, N));
         assert_eq!(error_code(&rsp), Some(ErrorCode::Unspecified));
+        Ok(())
     }
 
     #[test]
-    fn zero_nonce_from_the_generator_is_unspecified() {
-        let dev = Device::new();
-        assert!(dev.is_some());
-        let Some(mut dev) = dev else { return };
+    fn zero_nonce_from_the_generator_is_unspecified() -> Result<(), NoMemory> {
+        let mut dev = Device::new()?;
         dev.reach(ConnectionState::Negotiated);
         let req = encode(&challenge(summary::NONE, N));
         let mut rsp = Msg::new();
@@ -855,6 +820,7 @@ mod tests {
             .handle(req.bytes(), &mut rsp.buf, &mut |b| b.fill(0));
         assert_eq!(error_code(&rsp), Some(ErrorCode::Unspecified));
         assert_eq!(dev.responder.state(), ConnectionState::Negotiated);
+        Ok(())
     }
 
     // ---- GET_MEASUREMENTS -----------------------------------------------------------------
@@ -862,10 +828,8 @@ mod tests {
     const BLOCK_LEN: usize = MEASUREMENT_BLOCK_HEADER_LEN + HASH_LEN;
 
     #[test]
-    fn measurements_count_all_and_one_index() {
-        let dev = Device::new();
-        assert!(dev.is_some());
-        let Some(mut dev) = dev else { return };
+    fn measurements_count_all_and_one_index() -> Result<(), NoMemory> {
+        let mut dev = Device::new()?;
         dev.reach(ConnectionState::Negotiated);
         let rsp = dev.request(&get_measurements(false, meas::OP_COUNT, N));
         assert_eq!(rsp.len, HEADER_LEN + 4 + NONCE_LEN + 2);
@@ -888,39 +852,36 @@ mod tests {
             rsp.buf.get(4..11),
             Some(&[1, BLOCK_LEN as u8, 0, 0, 5, 1, 51][..])
         );
+        Ok(())
     }
 
     #[test]
-    fn measurements_of_a_missing_index_is_invalid_request() {
+    fn measurements_of_a_missing_index_is_invalid_request() -> Result<(), NoMemory> {
         for index in [3u8, 4, 0xfe] {
-            let dev = Device::new();
-            assert!(dev.is_some());
-            let Some(mut dev) = dev else { return };
+            let mut dev = Device::new()?;
             dev.reach(ConnectionState::Negotiated);
             let rsp = dev.request(&get_measurements(false, index, N));
             assert_eq!(error_code(&rsp), Some(ErrorCode::InvalidRequest));
         }
+        Ok(())
     }
 
     #[test]
-    fn measurements_of_a_device_without_measurements_are_empty() {
+    fn measurements_of_a_device_without_measurements_are_empty() -> Result<(), NoMemory> {
         let mut device = ToyDevice::new();
         device.no_measurements = true;
-        let dev = Device::with(device);
-        assert!(dev.is_some());
-        let Some(mut dev) = dev else { return };
+        let mut dev = Device::with(device)?;
         dev.reach(ConnectionState::Negotiated);
         let rsp = dev.request(&get_measurements(false, meas::OP_ALL, N));
         assert_eq!(rsp.buf.get(2..8), Some(&[0, 0, 0, 0, 0, 0][..]));
         let rsp = dev.request(&get_measurements(false, meas::OP_COUNT, N));
         assert_eq!(rsp.get(2), 0);
+        Ok(())
     }
 
     #[test]
-    fn signed_measurements_carry_the_slot_and_a_signature() {
-        let dev = Device::new();
-        assert!(dev.is_some());
-        let Some(mut dev) = dev else { return };
+    fn signed_measurements_carry_the_slot_and_a_signature() -> Result<(), NoMemory> {
+        let mut dev = Device::new()?;
         dev.reach(ConnectionState::Negotiated);
         let rsp = dev.request(&get_measurements(true, meas::OP_ALL, N));
         let unsigned = HEADER_LEN + 4 + 3 * BLOCK_LEN + NONCE_LEN + 2;
@@ -947,13 +908,12 @@ mod tests {
             error_code(&dev.request(&other_slot)),
             Some(ErrorCode::InvalidRequest)
         );
+        Ok(())
     }
 
     #[test]
-    fn unsigned_get_measurements_has_no_nonce_or_slot() {
-        let dev = Device::new();
-        assert!(dev.is_some());
-        let Some(mut dev) = dev else { return };
+    fn unsigned_get_measurements_has_no_nonce_or_slot() -> Result<(), NoMemory> {
+        let mut dev = Device::new()?;
         dev.reach(ConnectionState::Negotiated);
         let rsp = dev.send(&[0x12, 0xe0, 0, 0xff]);
         assert_eq!(code_of(&rsp), Some(Code::Measurements));
@@ -965,5 +925,6 @@ mod tests {
             error_code(&dev.send(with_nonce.bytes())),
             Some(ErrorCode::InvalidRequest)
         );
+        Ok(())
     }
 }

@@ -46,8 +46,8 @@ mod tests {
     }
 
     impl Logged {
-        fn new() -> Option<Self> {
-            Some(Self {
+        fn new() -> Result<Self, NoMemory> {
+            Ok(Self {
                 s: Session::new()?,
                 log: Log::new(),
             })
@@ -81,10 +81,8 @@ mod tests {
     }
 
     #[test]
-    fn full_session_authenticates_and_verifies_measurements() {
-        let s = Session::new();
-        assert!(s.is_some());
-        let Some(mut s) = s else { return };
+    fn full_session_authenticates_and_verifies_measurements() -> Result<(), NoMemory> {
+        let mut s = Session::new()?;
         assert!(s.negotiate());
         assert!(s.exchange(&Request::GetDigests).is_ok());
         assert_eq!(s.fetch_chain(700), Some(3));
@@ -110,14 +108,13 @@ mod tests {
         assert!(signed.is_some());
         assert_eq!(signed, s.device.responder.device().signed.get());
         assert_eq!(signed, s.verifier.verified.get());
+        Ok(())
     }
 
     #[test]
-    fn requester_and_responder_sign_the_same_challenge_auth_bytes() {
+    fn requester_and_responder_sign_the_same_challenge_auth_bytes() -> Result<(), NoMemory> {
         for kind in [summary::NONE, summary::TCB, summary::ALL] {
-            let s = Session::new();
-            assert!(s.is_some());
-            let Some(mut s) = s else { return };
+            let mut s = Session::new()?;
             assert!(s.authenticate_prelude());
             let got = s.exchange(&challenge(kind, N));
             let signed = match got {
@@ -128,13 +125,12 @@ mod tests {
             assert_eq!(signed, s.device.responder.device().signed.get());
             assert_eq!(signed, s.verifier.verified.get());
         }
+        Ok(())
     }
 
     #[test]
-    fn challenge_auth_signature_covers_vca_digests_certificate_challenge() {
-        let l = Logged::new();
-        assert!(l.is_some());
-        let Some(mut l) = l else { return };
+    fn challenge_auth_signature_covers_vca_digests_certificate_challenge() -> Result<(), NoMemory> {
+        let mut l = Logged::new()?;
         assert!(l.ok(&Request::GetVersion));
         assert!(l.ok(&get_capabilities()));
         assert!(l.ok(&negotiate()));
@@ -152,13 +148,12 @@ mod tests {
         let want = signed_message(SignedOp::ChallengeAuth, &m1);
         assert_eq!(l.device_signed(), Some(want));
         assert_eq!(l.s.verifier.verified.get(), Some(want));
+        Ok(())
     }
 
     #[test]
-    fn flipped_byte_anywhere_in_the_transcript_changes_the_signed_bytes() {
-        let l = Logged::new();
-        assert!(l.is_some());
-        let Some(mut l) = l else { return };
+    fn flipped_byte_anywhere_in_the_transcript_changes_the_signed_bytes() -> Result<(), NoMemory> {
+        let mut l = Logged::new()?;
         assert!(l.ok(&Request::GetVersion));
         assert!(l.ok(&get_capabilities()));
         assert!(l.ok(&negotiate()));
@@ -198,13 +193,13 @@ mod tests {
                 assert!(got != signed);
             }
         }
+        Ok(())
     }
 
     #[test]
-    fn measurements_signature_covers_vca_and_measurements_since_the_last_signed() {
-        let l = Logged::new();
-        assert!(l.is_some());
-        let Some(mut l) = l else { return };
+    fn measurements_signature_covers_vca_and_measurements_since_the_last_signed(
+    ) -> Result<(), NoMemory> {
+        let mut l = Logged::new()?;
         assert!(l.ok(&Request::GetVersion));
         assert!(l.ok(&get_capabilities()));
         assert!(l.ok(&negotiate()));
@@ -252,13 +247,12 @@ mod tests {
             Some(signed_message(SignedOp::Measurements, &l1))
         );
         assert_eq!(l.s.verifier.verified.get(), l.device_signed());
+        Ok(())
     }
 
     #[test]
-    fn a_request_other_than_get_measurements_resets_l1_l2() {
-        let l = Logged::new();
-        assert!(l.is_some());
-        let Some(mut l) = l else { return };
+    fn a_request_other_than_get_measurements_resets_l1_l2() -> Result<(), NoMemory> {
+        let mut l = Logged::new()?;
         assert!(l.ok(&Request::GetVersion));
         assert!(l.ok(&get_capabilities()));
         assert!(l.ok(&negotiate()));
@@ -281,13 +275,12 @@ mod tests {
             Some(signed_message(SignedOp::Measurements, &l1))
         );
         assert_eq!(l.s.verifier.verified.get(), l.device_signed());
+        Ok(())
     }
 
     #[test]
-    fn error_to_get_measurements_resets_l1_l2_on_both_ends() {
-        let l = Logged::new();
-        assert!(l.is_some());
-        let Some(mut l) = l else { return };
+    fn error_to_get_measurements_resets_l1_l2_on_both_ends() -> Result<(), NoMemory> {
+        let mut l = Logged::new()?;
         assert!(l.ok(&Request::GetVersion));
         assert!(l.ok(&get_capabilities()));
         assert!(l.ok(&negotiate()));
@@ -317,13 +310,12 @@ mod tests {
             Some(signed_message(SignedOp::Measurements, &l1))
         );
         assert_eq!(l.s.verifier.verified.get(), l.device_signed());
+        Ok(())
     }
 
     #[test]
-    fn refused_measurements_restart_l1_l2_on_the_requester() {
-        let s = Session::new();
-        assert!(s.is_some());
-        let Some(mut s) = s else { return };
+    fn refused_measurements_restart_l1_l2_on_the_requester() -> Result<(), NoMemory> {
+        let mut s = Session::new()?;
         assert!(s.authenticate_prelude());
         let got = s.exchange_with(&get_measurements(false, 1, N), |rsp| rsp.set(9, 2));
         assert_eq!(got, Err(RequesterError::BadMeasurements));
@@ -332,13 +324,13 @@ mod tests {
         assert_eq!(got.map(|_| ()), Err(RequesterError::SignatureInvalid));
         // The failed verification ended L1/L2 on both ends.
         assert!(s.exchange(&get_measurements(true, 2, N)).is_ok());
+        Ok(())
     }
 
     #[test]
-    fn get_measurements_before_challenge_resets_b_and_c_and_get_digests_resets_b() {
-        let l = Logged::new();
-        assert!(l.is_some());
-        let Some(mut l) = l else { return };
+    fn get_measurements_before_challenge_resets_b_and_c_and_get_digests_resets_b(
+    ) -> Result<(), NoMemory> {
+        let mut l = Logged::new()?;
         assert!(l.ok(&Request::GetVersion));
         assert!(l.ok(&get_capabilities()));
         assert!(l.ok(&negotiate()));
@@ -365,13 +357,12 @@ mod tests {
             Some(signed_message(SignedOp::ChallengeAuth, &m1))
         );
         assert_eq!(l.s.verifier.verified.get(), l.device_signed());
+        Ok(())
     }
 
     #[test]
-    fn second_challenge_covers_only_what_followed_the_first() {
-        let s = Session::new();
-        assert!(s.is_some());
-        let Some(mut s) = s else { return };
+    fn second_challenge_covers_only_what_followed_the_first() -> Result<(), NoMemory> {
+        let mut s = Session::new()?;
         assert!(s.authenticate_prelude());
         assert!(s.exchange(&challenge(summary::NONE, N)).is_ok());
         assert!(s.exchange(&get_measurements(false, 1, N)).is_ok());
@@ -380,15 +371,14 @@ mod tests {
             s.verifier.verified.get(),
             s.device.responder.device().signed.get()
         );
+        Ok(())
     }
 
     #[test]
-    fn tampered_vca_in_transit_fails_the_challenge_signature() {
+    fn tampered_vca_in_transit_fails_the_challenge_signature() -> Result<(), NoMemory> {
         // CTExponent of CAPABILITIES, the reserved byte of VERSION, OtherParams reserved bits.
         for (step, at) in [(1usize, 5usize), (0, 4), (2, 7)] {
-            let s = Session::new();
-            assert!(s.is_some());
-            let Some(mut s) = s else { return };
+            let mut s = Session::new()?;
             let steps = [Request::GetVersion, get_capabilities(), negotiate()];
             for (n, req) in steps.iter().enumerate() {
                 let value = if at == 7 { 0x10 } else { 0x01 };
@@ -404,13 +394,12 @@ mod tests {
             assert_eq!(got, Err(RequesterError::SignatureInvalid));
             assert_eq!(s.requester.state(), ConnectionState::Negotiated);
         }
+        Ok(())
     }
 
     #[test]
-    fn tampered_request_in_transit_fails_the_challenge_signature() {
-        let s = Session::new();
-        assert!(s.is_some());
-        let Some(mut s) = s else { return };
+    fn tampered_request_in_transit_fails_the_challenge_signature() -> Result<(), NoMemory> {
+        let mut s = Session::new()?;
         assert!(s.authenticate_prelude());
         let mut msg = Msg::new();
         msg.len = s
@@ -421,13 +410,12 @@ mod tests {
         s.last = s.device.send(msg.bytes());
         let got = s.requester.decode(s.last.bytes(), &s.verifier);
         assert_eq!(got, Err(RequesterError::SignatureInvalid));
+        Ok(())
     }
 
     #[test]
-    fn get_version_mid_session_restarts_both_ends() {
-        let s = Session::new();
-        assert!(s.is_some());
-        let Some(mut s) = s else { return };
+    fn get_version_mid_session_restarts_both_ends() -> Result<(), NoMemory> {
+        let mut s = Session::new()?;
         assert!(s.authenticate_prelude());
         assert!(s.exchange(&challenge(summary::NONE, N)).is_ok());
         assert!(s.exchange(&Request::GetVersion).is_ok());
@@ -440,13 +428,12 @@ mod tests {
         assert_eq!(s.requester.vca(), s.device.responder.vca());
         assert_eq!(s.fetch_chain(64), Some(default_chain().len.div_ceil(64)));
         assert!(s.exchange(&challenge(summary::ALL, N)).is_ok());
+        Ok(())
     }
 
     #[test]
-    fn libspdm_like_offer_negotiates_and_authenticates() {
-        let s = Session::new();
-        assert!(s.is_some());
-        let Some(mut s) = s else { return };
+    fn libspdm_like_offer_negotiates_and_authenticates() -> Result<(), NoMemory> {
+        let mut s = Session::new()?;
         assert!(s.exchange(&Request::GetVersion).is_ok());
         assert!(s.exchange(&get_capabilities()).is_ok());
         let offer = Request::NegotiateAlgorithms(libspdm_like_offer());
@@ -456,16 +443,15 @@ mod tests {
         );
         assert_eq!(s.fetch_chain(0xffff), Some(1));
         assert!(s.exchange(&challenge(summary::ALL, N)).is_ok());
+        Ok(())
     }
 
     #[test]
-    fn chain_of_various_sizes_is_fetched_in_portions_of_various_sizes() {
+    fn chain_of_various_sizes_is_fetched_in_portions_of_various_sizes() -> Result<(), NoMemory> {
         for (root, leaf) in [(0, 1), (100, 100), (1200, 1700), (1000, 3000)] {
             for length in [1u16, 3, 48, 256, 2040, 0xffff] {
                 let chain = Chain::new(root, leaf);
-                let s = Session::with(ToyDevice::with_chain(chain.clone()));
-                assert!(s.is_some());
-                let Some(mut s) = s else { return };
+                let mut s = Session::with(ToyDevice::with_chain(chain.clone()))?;
                 assert!(s.negotiate());
                 let max = usize::from(length).min(MAX_MESSAGE_LEN - CERTIFICATE_HEADER_LEN);
                 assert_eq!(s.fetch_chain(length), Some(chain.len.div_ceil(max)));
@@ -473,19 +459,18 @@ mod tests {
                 assert!(s.exchange(&challenge(summary::NONE, N)).is_ok());
             }
         }
+        Ok(())
     }
 
     #[test]
-    fn cached_chain_authenticates_without_get_certificate() {
+    fn cached_chain_authenticates_without_get_certificate() -> Result<(), NoMemory> {
         // The chain of the device, as an earlier connection fetched it.
         let chain = default_chain();
         let kept = chain.bytes();
 
         // A new connection: VCA, DIGESTS, then CHALLENGE and signed MEASUREMENTS on the kept
         // chain; both ends sign and verify the same transcripts.
-        let s = Session::new();
-        assert!(s.is_some());
-        let Some(mut s) = s else { return };
+        let mut s = Session::new()?;
         assert!(s.negotiate());
         assert_eq!(
             s.requester.use_cached_chain(kept),
@@ -509,13 +494,12 @@ mod tests {
                 ..
             })
         ));
+        Ok(())
     }
 
     #[test]
-    fn cached_chain_of_another_digest_or_malformed_is_refused() {
-        let s = Session::new();
-        assert!(s.is_some());
-        let Some(mut s) = s else { return };
+    fn cached_chain_of_another_digest_or_malformed_is_refused() -> Result<(), NoMemory> {
+        let mut s = Session::new()?;
         assert!(s.negotiate());
         assert!(s.exchange(&Request::GetDigests).is_ok());
         let other = Chain::new(300, 400);
@@ -537,6 +521,7 @@ mod tests {
         // Nothing was taken: the chain is still fetched and the connection authenticates.
         assert!(s.fetch_chain(0xffff).is_some());
         assert!(s.exchange(&challenge(summary::NONE, N)).is_ok());
+        Ok(())
     }
 
     /// Pads `msg` with `fill` to whole dwords, as a DOE mailbox carries it.
@@ -547,10 +532,8 @@ mod tests {
     }
 
     #[test]
-    fn whole_session_over_doe_padding_in_both_directions() {
-        let s = Session::new();
-        assert!(s.is_some());
-        let Some(mut s) = s else { return };
+    fn whole_session_over_doe_padding_in_both_directions() -> Result<(), NoMemory> {
+        let mut s = Session::new()?;
         let steps = [
             Request::GetVersion,
             get_capabilities(),
@@ -581,13 +564,12 @@ mod tests {
         let signed = s.device.responder.device().signed.get();
         assert!(signed.is_some());
         assert_eq!(s.verifier.verified.get(), signed);
+        Ok(())
     }
 
     #[test]
-    fn unsigned_measurements_need_no_chain() {
-        let s = Session::new();
-        assert!(s.is_some());
-        let Some(mut s) = s else { return };
+    fn unsigned_measurements_need_no_chain() -> Result<(), NoMemory> {
+        let mut s = Session::new()?;
         assert!(s.negotiate());
         let got = s.exchange(&get_measurements(false, meas::OP_COUNT, N));
         assert!(matches!(
@@ -598,5 +580,6 @@ mod tests {
                 ..
             })
         ));
+        Ok(())
     }
 }
